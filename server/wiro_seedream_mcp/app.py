@@ -1,0 +1,271 @@
+"""The MCP server: one MCPServer, one shared HTTP client, the four tools.
+
+Tool functions stay thin: check the input, call the Wiro client, hand the task to
+:mod:`.results`. Waiting lives in :mod:`.follow`, the API in :mod:`.wiro`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+import anyio
+import httpx2 as httpx
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field, ValidationError
+
+from . import __version__
+from .config import ConfigError, Settings
+from .follow import follow
+from .results import TaskResult, pending_hint, task_result
+from .wiro.client import WiroClient, exactly_one
+from .wiro.errors import WiroError
+from .wiro.models import Task
+from .wiro.seedream import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_SEED,
+    DEFAULT_SIZE,
+    DEFAULT_WATERMARK,
+    CallbackUrl,
+    GuidanceScale,
+    Prompt,
+    Seed,
+    SeedreamInputs,
+    SizeParam,
+    Watermark,
+)
+from .wiro.signing import WiroAuth
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+Makes images from text with ByteDance Seedream 3.0 on Wiro.ai. Each generate_image call starts
+one paid Wiro task and waits for it; the result links the image (a public URL kept for a limited
+time). If the wait ends before the image is ready, the result gives the task id: call get_task
+with it later instead of generating again. kill_task stops a running task, cancel_task removes a
+queued one."""
+
+USER_AGENT = f"wiro-seedream-mcp/{__version__}"
+
+TaskOutcome = Annotated[CallToolResult, TaskResult]
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    wiro: WiroClient | None
+    problem: str | None = None
+
+    def client(self) -> WiroClient:
+        if self.wiro is None:
+            raise ToolError(self.problem or self.settings.missing_credentials_message())
+        return self.wiro
+
+
+def http_client(timeout: float = 30.0) -> httpx.AsyncClient:
+    """The one HTTP client of a server: pooled, sized for many concurrent tasks."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=10.0),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+        headers={"user-agent": USER_AGENT},
+    )
+
+
+def load_settings() -> tuple[Settings, str | None]:
+    """Settings from the environment; a bad value is reported by every tool, not a crash at start."""
+    try:
+        return Settings.from_env(), None
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return Settings(), f"The server's configuration is invalid: {exc}. Fix it and restart the server."
+
+
+def build_server(settings: Settings | None = None) -> MCPServer[AppState]:
+    problem: str | None = None
+    if settings is None:
+        settings, problem = load_settings()
+    for note in settings.notes:
+        log.warning("%s", note)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        async with http_client() as http:
+            wiro = None
+            if settings.api_key is not None and problem is None:
+                wiro = WiroClient(
+                    http, base_url=settings.base_url, auth=WiroAuth(settings.api_key, settings.api_secret)
+                )
+                log.info(
+                    "ready: Wiro at %s, %s authentication",
+                    settings.base_url,
+                    "signature" if settings.signed else "key-only",
+                )
+            elif problem is None:
+                log.warning("WIRO_API_KEY is not set: tools will answer with a configuration error")
+            yield AppState(settings=settings, wiro=wiro, problem=problem)
+
+    server: MCPServer[AppState] = MCPServer(
+        "wiro-seedream",
+        title="Seedream 3.0 images (Wiro)",
+        description="Text-to-image with ByteDance Seedream 3.0 through the Wiro.ai task API.",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        lifespan=lifespan,
+    )
+    _register_tools(server)
+    return server
+
+
+def _state(ctx: Context[AppState]) -> AppState:
+    return ctx.request_context.lifespan_context
+
+
+def _tool_error(exc: WiroError, action: str) -> ToolError:
+    about = f" (task {exc.taskid})" if exc.taskid else ""
+    return ToolError(f"Wiro could not {action}{about}: {exc}")
+
+
+def _register_tools(server: MCPServer[AppState]) -> None:
+    @server.tool(
+        name="generate_image",
+        title="Generate an image with Seedream 3.0",
+        description=(
+            "Make one image from a text prompt with ByteDance Seedream 3.0 on Wiro.ai. Starts a paid "
+            "task and waits for it; returns the image as a link with its task id. If the image is not "
+            "ready in time, returns the task id instead: then call get_task, do not generate again."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+        ),
+    )
+    async def generate_image(
+        ctx: Context[AppState],
+        prompt: Prompt,
+        size: SizeParam = DEFAULT_SIZE,
+        watermark: Watermark = DEFAULT_WATERMARK,
+        guidanceScale: GuidanceScale = DEFAULT_GUIDANCE,
+        seed: Seed = DEFAULT_SEED,
+        callbackUrl: CallbackUrl | None = None,
+    ) -> TaskOutcome:
+        try:
+            inputs = SeedreamInputs(
+                prompt=prompt,
+                size=size,
+                watermark=watermark,
+                guidanceScale=guidanceScale,
+                seed=seed,
+                callbackUrl=callbackUrl,
+            )
+        except ValidationError as exc:
+            raise ToolError(f"invalid input: {exc}") from exc
+        state = _state(ctx)
+        client = state.client()
+        try:
+            receipt = await client.run(inputs)
+        except WiroError as exc:
+            raise _tool_error(exc, "start the task") from exc
+
+        timeout = state.settings.wait_timeout
+        started = anyio.current_time()
+        try:
+            task = await follow(client, receipt.taskid, max_wait=timeout)
+        except WiroError as exc:
+            # The task exists and may still finish: hand back its id, never lose it.
+            return task_result(
+                Task(id=receipt.taskid, socketaccesstoken=receipt.socketaccesstoken, status="unknown"),
+                error=f"the task was started, but checking on it failed: {exc}",
+                next_step=f'Call get_task with taskid "{receipt.taskid}" to check on it.',
+            )
+        if task.done:
+            return task_result(task, cancelled_is_error=True)
+        return task_result(task, next_step=pending_hint(task, round(anyio.current_time() - started)))
+
+    @server.tool(
+        name="get_task",
+        title="Get a Seedream task",
+        description=(
+            "Look up a Wiro task by its taskid or its tasktoken (give exactly one): its status, and its "
+            "images once it has finished. Use it to pick up a task that generate_image handed back "
+            "before its image was ready."
+        ),
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
+    )
+    async def get_task(
+        ctx: Context[AppState],
+        taskid: Annotated[str | None, Field(description="The task id that generate_image returned.")] = None,
+        tasktoken: Annotated[
+            str | None, Field(description="The task's token (socketaccesstoken), instead of taskid.")
+        ] = None,
+    ) -> TaskOutcome:
+        _exactly_one(taskid=taskid, tasktoken=tasktoken)
+        client = _state(ctx).client()
+        try:
+            task = await client.detail(taskid=taskid, tasktoken=tasktoken)
+        except WiroError as exc:
+            raise _tool_error(exc, "look up the task") from exc
+        return task_result(task, next_step=None if task.done else pending_hint(task))
+
+    @server.tool(
+        name="kill_task",
+        title="Kill a running Seedream task",
+        description=(
+            "Stop a task that is already running on Wiro, by taskid or socketaccesstoken (give exactly "
+            "one). It ends as task_cancel and produces no image. For a task still in the queue, use "
+            "cancel_task."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    async def kill_task(
+        ctx: Context[AppState],
+        taskid: Annotated[str | None, Field(description="The id of the task to stop.")] = None,
+        socketaccesstoken: Annotated[
+            str | None, Field(description="The task's token, instead of taskid.")
+        ] = None,
+    ) -> TaskOutcome:
+        _exactly_one(taskid=taskid, socketaccesstoken=socketaccesstoken)
+        client = _state(ctx).client()
+        try:
+            task = await client.kill(taskid=taskid, socketaccesstoken=socketaccesstoken)
+        except WiroError as exc:
+            raise _tool_error(exc, "kill the task") from exc
+        return task_result(task, lead="Kill requested.")
+
+    @server.tool(
+        name="cancel_task",
+        title="Cancel a queued Seedream task",
+        description=(
+            "Remove a task from Wiro's queue before it starts, by taskid. Wiro refuses once the task "
+            "has started: stop a running task with kill_task."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    async def cancel_task(
+        ctx: Context[AppState],
+        taskid: Annotated[str, Field(min_length=1, description="The id of the queued task to cancel.")],
+    ) -> TaskOutcome:
+        _exactly_one(taskid=taskid)
+        client = _state(ctx).client()
+        try:
+            task = await client.cancel(taskid=taskid)
+        except WiroError as exc:
+            error = _tool_error(exc, "cancel the task")
+            if exc.code == 1 and "cancel" in exc.message.lower():
+                error = ToolError(f"{error} If the task is already running, stop it with kill_task.")
+            raise error from exc
+        return task_result(task, lead="Cancel requested.")
+
+
+def _exactly_one(**fields: str | None) -> None:
+    try:
+        exactly_one(**fields)
+    except ValueError as exc:
+        raise ToolError(f"{str(exc).capitalize()}.") from None

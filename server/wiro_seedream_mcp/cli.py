@@ -1,0 +1,109 @@
+"""Command line: ``serve`` (the default, MCP over stdio), ``emulator`` and ``demo``.
+
+Only ``serve`` is on the start-up path of a host, so everything else is imported inside
+the subcommand that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+
+log = logging.getLogger("wiro_seedream_mcp")
+
+
+def _setup_logging() -> None:
+    """Logs go to stderr: stdout carries JSON-RPC only."""
+    level = os.environ.get("WIRO_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level if level in logging.getLevelNamesMapping() else "INFO",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wiro-seedream-mcp",
+        description="MCP server for ByteDance Seedream 3.0 images on Wiro.ai.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve MCP over stdio (the default)")
+
+    emu = sub.add_parser("emulator", help="run a local Wiro emulator for this model")
+    emu.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    emu.add_argument("--port", type=int, default=8787, help="port to listen on (default 8787)")
+    emu.add_argument("--api-key", default=None, help="API key the emulated project accepts")
+    emu.add_argument("--api-secret", default=None, help="API secret of the emulated project")
+    emu.add_argument("--key-only", action="store_true", help="emulate a key-only project (no signature)")
+    emu.add_argument("--speed", type=float, default=1.0, help="time factor: 2 = twice as fast (default 1)")
+
+    demo = sub.add_parser("demo", help="generate one image end to end through a real MCP client session")
+    demo.add_argument("--prompt", default=None, help="what to draw (default: the model's example prompt)")
+    demo.add_argument("--size", default="1024x1024", help="one of the eight sizes (default 1024x1024)")
+    demo.add_argument("--out", default=None, help="folder to save the image in (default: a temp folder)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    command = args.command or "serve"
+    if command == "serve":
+        serve()
+    elif command == "emulator":
+        run_emulator(args)
+    elif command == "demo":
+        from .demo import run_demo
+
+        sys.exit(run_demo(prompt=args.prompt, size=args.size, out=args.out))
+
+
+def serve() -> None:
+    _setup_logging()
+    from .app import build_server
+
+    build_server().run("stdio")
+
+
+def run_emulator(args: Any) -> None:
+    from .wiro.emulator import DEFAULT_KEY, DEFAULT_SECRET, Project, Timings, WiroEmulator, serve_forever
+
+    _setup_logging()
+    key = args.api_key or DEFAULT_KEY
+    secret = None if args.key_only else (args.api_secret or DEFAULT_SECRET)
+    base = Timings()
+    speed = args.speed if args.speed > 0 else 1.0
+    timings = Timings(
+        queue=base.queue / speed,
+        prepare=base.prepare / speed,
+        generate=base.generate / speed,
+        postprocess=base.postprocess / speed,
+    )
+    emulator = WiroEmulator(Project(api_key=key, api_secret=secret), timings)
+    url = f"http://{args.host}:{args.port}/v1"
+    lines = [
+        f"Wiro emulator for Seedream 3.0 on {url}",
+        "Point the server at it with:",
+        f"  export WIRO_API_BASE_URL={url}",
+        f"  export WIRO_API_KEY={key}",
+        _secret_line(secret),
+        "A prompt containing [emulator:fail] fails; one containing [emulator:error] ends task_error.",
+    ]
+    print("\n".join(lines), file=sys.stderr)
+    serve_forever(emulator, args.host, args.port)
+
+
+def _secret_line(secret: str | None) -> str:
+    from .wiro.emulator import DEFAULT_SECRET
+
+    if secret is None:
+        return "  unset WIRO_API_SECRET   # key-only project"
+    shown = secret if secret == DEFAULT_SECRET else "<the secret given with --api-secret>"
+    return f"  export WIRO_API_SECRET={shown}"

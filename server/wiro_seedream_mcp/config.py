@@ -1,0 +1,107 @@
+"""Configuration: the environment, read and validated once into one typed object.
+
+Secrets are held as :class:`pydantic.SecretStr`, so ``repr``, ``str`` and logging of a
+:class:`Settings` never show them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+DEFAULT_BASE_URL = "https://api.wiro.ai/v1"
+DEFAULT_WAIT_TIMEOUT = 50.0
+# Hosts give up on a tool call after about a minute; an hour is the most a waiting
+# call may ever be told to wait.
+MAX_WAIT_TIMEOUT = 3600.0
+
+# What a bundle host passes for a user_config field that was left blank.
+_UNEXPANDED = re.compile(r"^\$\{[^}]*\}$")
+
+
+class ConfigError(ValueError):
+    """The environment holds a value that cannot be used; the message says which and why."""
+
+
+def _clean(value: str | None) -> str | None:
+    """An unset, blank or unexpanded ``${...}`` value counts as unset."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or _UNEXPANDED.match(value):
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    base_url: str = DEFAULT_BASE_URL
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT
+    # Names of variables that were set but ignored, for `doctor` and the logs.
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.api_key is not None
+
+    @property
+    def signed(self) -> bool:
+        """Signature mode (key + nonce + HMAC) when a secret is set, key-only otherwise."""
+        return self.api_secret is not None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        notes: list[str] = []
+        key = _clean(env.get("WIRO_API_KEY"))
+        secret = _clean(env.get("WIRO_API_SECRET"))
+        if secret is not None and key is None:
+            notes.append("WIRO_API_SECRET is set but WIRO_API_KEY is not: the secret is unused")
+        return cls(
+            api_key=SecretStr(key) if key else None,
+            api_secret=SecretStr(secret) if secret else None,
+            base_url=_base_url(_clean(env.get("WIRO_API_BASE_URL"))),
+            wait_timeout=_wait_timeout(_clean(env.get("WIRO_WAIT_TIMEOUT"))),
+            notes=tuple(notes),
+        )
+
+    def missing_credentials_message(self) -> str:
+        return (
+            "Wiro credentials are not configured: set WIRO_API_KEY (and WIRO_API_SECRET for a project "
+            "that uses signature authentication) in the environment this MCP server is started with, "
+            "then restart it. Keys are made in the Wiro dashboard under Projects."
+        )
+
+
+def _base_url(raw: str | None) -> str:
+    if raw is None:
+        return DEFAULT_BASE_URL
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        shown = "a value with credentials in it" if "@" in raw else repr(raw)
+        raise ConfigError(f"WIRO_API_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}; got {shown}")
+    if parts.query or parts.fragment:
+        raise ConfigError("WIRO_API_BASE_URL must not carry a query string or fragment")
+    return raw.rstrip("/")
+
+
+def _wait_timeout(raw: str | None) -> float:
+    if raw is None:
+        return DEFAULT_WAIT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"WIRO_WAIT_TIMEOUT must be a number of seconds; got {raw!r}") from None
+    if not math.isfinite(value) or value < 0 or value > MAX_WAIT_TIMEOUT:
+        raise ConfigError(
+            f"WIRO_WAIT_TIMEOUT must be between 0 and {MAX_WAIT_TIMEOUT:g} seconds; got {raw!r}"
+        )
+    return value

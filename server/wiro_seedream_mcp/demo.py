@@ -1,0 +1,109 @@
+"""``wiro-seedream-mcp demo``: one real generation, end to end, as a host would do it.
+
+It starts this server as a subprocess, talks MCP to it over stdio, calls ``generate_image``
+and fetches the image it links. With no credentials it runs against the emulator, started
+for the occasion; with ``WIRO_API_KEY`` set it runs against Wiro (and costs one task).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from .config import ConfigError, Settings
+from .wiro.png import png_size
+from .wiro.seedream import DEFAULT_PROMPT, SIZES
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def run_demo(*, prompt: str | None, size: str, out: str | None) -> int:
+    if size not in SIZES:
+        _say(f"--size must be one of {', '.join(SIZES)}")
+        return 2
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        _say(f"Configuration error: {exc}")
+        return 2
+    out_dir = Path(out) if out else Path(tempfile.gettempdir()) / "wiro-seedream-demo"
+    with ExitStack() as stack:
+        env = {name: value for name, value in os.environ.items() if name.startswith("WIRO_")}
+        if settings.has_credentials:
+            _say(f"Using Wiro at {settings.base_url} (WIRO_API_KEY is set): this runs one paid task.")
+        else:
+            from .wiro.emulator import EmulatorServer, Project, WiroEmulator
+
+            project = Project()
+            server = stack.enter_context(EmulatorServer(WiroEmulator(project)))
+            env |= {
+                "WIRO_API_KEY": project.api_key,
+                "WIRO_API_SECRET": project.api_secret or "",
+                "WIRO_API_BASE_URL": server.base_url,
+            }
+            _say(f"No WIRO_API_KEY set: using the built-in Wiro emulator on {server.base_url}.")
+        env.setdefault("WIRO_LOG_LEVEL", "WARNING")
+        return anyio.run(_session, env, prompt or DEFAULT_PROMPT, size, out_dir)
+
+
+async def _session(env: dict[str, str], prompt: str, size: str, out_dir: Path) -> int:
+    from mcp import Client, StdioServerParameters
+
+    params = StdioServerParameters(command=sys.executable, args=["-m", "wiro_seedream_mcp", "serve"], env=env)
+    started = time.monotonic()
+    async with Client(params) as client:
+        tools = await client.list_tools()
+        _say(f"MCP server started over stdio; tools: {', '.join(t.name for t in tools.tools)}")
+        _say(f'Calling generate_image(prompt="{prompt[:60]}...", size="{size}")')
+
+        async def progress(progress: float, total: float | None, message: str | None) -> None:
+            _say(f"  progress {progress:g}/{total or '?'} {message or ''}".rstrip())
+
+        result = await client.call_tool(
+            "generate_image", {"prompt": prompt, "size": size}, progress_callback=progress
+        )
+    elapsed = time.monotonic() - started
+    data: dict[str, Any] = result.structured_content or {}
+    _say()
+    for block in result.content:
+        if block.type == "text":
+            _say(block.text)
+    _say()
+    _say(f"task id:  {data.get('taskid')}")
+    _say(f"status:   {data.get('status')} (succeeded: {data.get('succeeded')})")
+    if result.is_error or not data.get("succeeded"):
+        _say(f"The task did not produce an image ({elapsed:.1f} s).")
+        return 1
+    url = data["outputs"][0]["url"]
+    _say(f"image:    {url}")
+    path = await _fetch(url, out_dir, str(data["taskid"]))
+    if path is None:
+        return 1
+    _say(f"saved:    {path}")
+    _say(f"Done in {elapsed:.1f} s. Open the saved file to look at the image.")
+    return 0
+
+
+async def _fetch(url: str, out_dir: Path, taskid: str) -> Path | None:
+    import httpx2 as httpx
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.get(url)
+    dims = png_size(response.content)
+    if response.status_code != 200 or dims is None:
+        _say(f"The image URL answered HTTP {response.status_code}, not a PNG.")
+        return None
+    _say(f"fetched:  PNG {dims[0]}x{dims[1]}, {len(response.content)} bytes")
+    path = anyio.Path(out_dir) / f"{taskid}-0.png"
+    await path.parent.mkdir(parents=True, exist_ok=True)
+    await path.write_bytes(response.content)
+    return Path(path)

@@ -1,0 +1,158 @@
+"""An async client for the parts of the Wiro task API this model needs.
+
+``run`` starts a paid task; ``detail``, ``kill`` and ``cancel`` look after it. Every body is
+JSON, every request is signed by :class:`~.signing.WiroAuth`, and every failure becomes a
+:class:`~.errors.WiroError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import httpx2 as httpx
+from pydantic import ValidationError
+
+from .errors import (
+    CODE_NOT_FOUND,
+    WiroAPIError,
+    WiroAuthError,
+    WiroConnectionError,
+    WiroError,
+    WiroHTTPError,
+    WiroNotFoundError,
+)
+from .models import RunReceipt, RunResponse, Task, TaskListResponse
+from .seedream import RUN_PATH, SeedreamInputs
+from .signing import WiroAuth
+
+log = logging.getLogger(__name__)
+
+_AUTH_WORDS = ("authorization", "signature", "api key", "apikey", "x-api-key", "unauthorized")
+
+
+def exactly_one(**fields: str | None) -> dict[str, str]:
+    """The one non-blank field among ``fields``, as a request body; ValueError otherwise."""
+    given = {name: value.strip() for name, value in fields.items() if value is not None and value.strip()}
+    if len(given) != 1:
+        names = " or ".join(fields)
+        if len(fields) == 1:
+            raise ValueError(f"{names} is required and must not be blank")
+        raise ValueError(f"give exactly one of {names}, not {'both' if given else 'neither'}")
+    return given
+
+
+class WiroClient:
+    """Wiro's Run and Task endpoints over one shared :class:`httpx2.AsyncClient`."""
+
+    def __init__(self, http: httpx.AsyncClient, *, base_url: str, auth: WiroAuth) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self._auth = auth
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    async def run(self, inputs: SeedreamInputs) -> RunReceipt:
+        """Start one Seedream task. Paid: never retried once the request may have been sent."""
+        data = await self._post(RUN_PATH, inputs.to_wire())
+        try:
+            answer = RunResponse.model_validate(data)
+        except ValidationError as exc:
+            raise WiroHTTPError(f"Wiro's answer to Run does not have the documented shape: {exc}") from exc
+        if not answer.taskid:
+            raise WiroHTTPError("Wiro accepted the Run request but sent no task id")
+        log.info("task %s accepted by Wiro", answer.taskid)
+        return RunReceipt(taskid=answer.taskid, socketaccesstoken=answer.socketaccesstoken)
+
+    async def detail(self, *, taskid: str | None = None, tasktoken: str | None = None) -> Task:
+        """The task's current record, by id or by its token."""
+        body = exactly_one(taskid=taskid, tasktoken=tasktoken)
+        return await self._task_call("/Task/Detail", body)
+
+    async def kill(self, *, taskid: str | None = None, socketaccesstoken: str | None = None) -> Task:
+        """Stop a running task; it ends ``task_cancel``."""
+        body = exactly_one(taskid=taskid, socketaccesstoken=socketaccesstoken)
+        return await self._task_call("/Task/Kill", body)
+
+    async def cancel(self, *, taskid: str) -> Task:
+        """Take a task out of the queue. Wiro refuses once the task has started: use kill then."""
+        body = exactly_one(taskid=taskid)
+        return await self._task_call("/Task/Cancel", body)
+
+    async def _task_call(self, path: str, body: dict[str, str]) -> Task:
+        ident = next(iter(body.values()))
+        try:
+            data = await self._post(path, body)
+        except WiroError as exc:
+            if exc.taskid is None and "taskid" in body:
+                exc.taskid = body["taskid"]
+            raise
+        try:
+            answer = TaskListResponse.model_validate(data)
+        except ValidationError as exc:
+            raise WiroHTTPError(f"Wiro's answer to {path} does not have the documented shape: {exc}") from exc
+        if not answer.tasklist:
+            raise WiroNotFoundError(
+                f"Wiro has no task {ident!r} in this project", code=CODE_NOT_FOUND, taskid=body.get("taskid")
+            )
+        return answer.tasklist[0]
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = self._base_url + path
+        try:
+            response = await self._http.post(url, json=body, auth=self._auth)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # The request never left this machine: nothing reached Wiro.
+            raise WiroConnectionError(
+                f"could not connect to Wiro at {self._base_url}: {exc}", sent=False
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise WiroConnectionError(
+                f"Wiro did not answer {path} in time ({type(exc).__name__})", sent=True
+            ) from exc
+        except httpx.TransportError as exc:
+            raise WiroConnectionError(
+                f"the connection to Wiro failed during {path}: {exc}", sent=True
+            ) from exc
+        return _decode(path, response)
+
+
+def _decode(path: str, response: httpx.Response) -> dict[str, Any]:
+    status = response.status_code
+    try:
+        data = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        raise WiroHTTPError(
+            f"Wiro answered {path} with HTTP {status} and a body that is not JSON", status=status
+        )
+
+    errors = data.get("errors") or []
+    if data.get("result") is True and status < 400:
+        return data
+
+    messages = [str(e.get("message", "")).strip() for e in errors if isinstance(e, dict)]
+    codes = [e.get("code") for e in errors if isinstance(e, dict)]
+    message = "; ".join(m for m in messages if m) or f"Wiro refused {path} without saying why"
+    code = _first_int(codes)
+    lowered = message.lower()
+    if status in (401, 403) or any(word in lowered for word in _AUTH_WORDS):
+        raise WiroAuthError(message, code=code, status=status)
+    if status == 404 or code == CODE_NOT_FOUND:
+        raise WiroNotFoundError(message, code=code, status=status)
+    if status >= 500 and not messages:
+        raise WiroHTTPError(f"Wiro answered {path} with HTTP {status}", status=status)
+    raise WiroAPIError(message, code=code, status=status)
+
+
+def _first_int(values: list[Any]) -> int | None:
+    for value in values:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            continue
+    return None

@@ -1,0 +1,564 @@
+"""A local stand-in for the Wiro API, for this one model.
+
+It is a real HTTP server on 127.0.0.1 that answers like Wiro does:
+
+* ``POST /v1/Run/bytedance/text-to-image-seedream-v3`` validates the inputs like Wiro and
+  starts a task;
+* ``POST /v1/Task/Detail`` / ``Task/Kill`` / ``Task/Cancel`` look after tasks;
+* ``GET /cdn/<uuid>/0.png`` serves a real PNG of the requested size.
+
+Every request is authenticated like a Wiro project: signature projects need ``x-api-key``,
+``x-nonce`` and ``x-signature`` (and a nonce is never accepted twice), key-only projects
+``x-api-key`` alone. The signature check here is its own HMAC construction from
+``hashlib``, not the client's signer, so a bug in one cannot hide the other.
+
+Tasks walk through the documented statuses on a clock (:class:`Timings`). A prompt that
+contains ``[emulator:fail]`` ends with a non-zero exit and no output; one that contains
+``[emulator:error]`` ends ``task_error`` before it runs.
+
+Every request is recorded in :attr:`WiroEmulator.requests`, for tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .models import TaskStatus
+from .png import gradient_png
+from .seedream import ASPECT_RATIOS, MODEL_SLUG, dimensions
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KEY = "emulator-key"
+DEFAULT_SECRET = "emulator-secret"  # noqa: S105 - the emulator's own made-up project
+
+FAIL_MARKER = "[emulator:fail]"
+ERROR_MARKER = "[emulator:error]"
+
+# Cost per second of the emulated model, in dollars.
+COST_PER_SECOND = "0.003000000000"
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds a task spends in each phase."""
+
+    queue: float = 1.0
+    prepare: float = 0.5
+    generate: float = 2.0
+    postprocess: float = 0.5
+
+    @classmethod
+    def instant(cls, scale: float = 0.001) -> Timings:
+        """Millisecond timings for tests."""
+        return cls(queue=20 * scale, prepare=10 * scale, generate=40 * scale, postprocess=10 * scale)
+
+    @property
+    def total(self) -> float:
+        return self.queue + self.prepare + self.generate + self.postprocess
+
+
+@dataclass
+class Project:
+    api_key: str = DEFAULT_KEY
+    api_secret: str | None = DEFAULT_SECRET
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    outcome: str = ""
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def _schedule(timings: Timings, failure: str | None) -> list[tuple[float, str]]:
+    """(seconds after creation, status) for each step of the lifecycle."""
+    q, p, g, pp = timings.queue, timings.prepare, timings.generate, timings.postprocess
+    if failure == "error":
+        return [(0.0, TaskStatus.QUEUE), (q, TaskStatus.ERROR)]
+    return [
+        (0.0, TaskStatus.QUEUE),
+        (q, TaskStatus.ACCEPT),
+        (q + p * 0.25, TaskStatus.PREPROCESS_START),
+        (q + p * 0.5, TaskStatus.PREPROCESS_END),
+        (q + p * 0.75, TaskStatus.ASSIGN),
+        (q + p, TaskStatus.START),
+        (q + p + g * 0.1, TaskStatus.OUTPUT),
+        (q + p + g * 0.95, TaskStatus.OUTPUT_FULL),
+        (q + p + g, TaskStatus.END),
+        (q + p + g + pp * 0.5, TaskStatus.POSTPROCESS_START),
+        (q + p + g + pp, TaskStatus.POSTPROCESS_END),
+    ]
+
+
+@dataclass
+class EmulatedTask:
+    id: str
+    token: str
+    uuid: str
+    inputs: dict[str, Any]
+    created: float  # monotonic
+    created_wall: int
+    schedule: list[tuple[float, str]]
+    failure: str | None = None
+    stopped: str | None = None  # "cancel" or "kill"
+    stopped_at: float | None = None
+    stopped_wall: int = 0
+    png: bytes | None = None
+    callbackurl: str = ""
+
+    def status(self, now: float) -> str:
+        if self.stopped is not None:
+            return TaskStatus.CANCEL
+        elapsed = now - self.created
+        current = self.schedule[0][1]
+        for offset, status in self.schedule:
+            if elapsed >= offset:
+                current = status
+        return current
+
+    def at(self, status: str) -> float | None:
+        for offset, step in self.schedule:
+            if step == status:
+                return self.created + offset
+        return None
+
+    def progress(self, now: float) -> float:
+        start, end = self.at(TaskStatus.START), self.at(TaskStatus.END)
+        if start is None or end is None or end <= start:
+            return 0.0
+        return min(1.0, max(0.0, (now - start) / (end - start)))
+
+
+def _hmac_sha256_hex(key: bytes, message: bytes) -> str:
+    """HMAC (RFC 2104) over SHA-256, built from hashlib alone."""
+    block = 64
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\x00")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key) + message).digest()
+    return hashlib.sha256(bytes(b ^ 0x5C for b in key) + inner).hexdigest()
+
+
+def _error(message: str, code: int = 0) -> dict[str, Any]:
+    return {"result": False, "errors": [{"code": code, "message": message}]}
+
+
+class _RefusedError(Exception):
+    def __init__(self, message: str, code: int = 0, status: int = 200) -> None:
+        super().__init__(message)
+        self.body = _error(message, code)
+        self.status = status
+
+
+class WiroEmulator:
+    """The state and behaviour of the emulated Wiro project; :meth:`app` serves it over HTTP."""
+
+    def __init__(
+        self,
+        project: Project | None = None,
+        timings: Timings | None = None,
+        *,
+        max_active: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.project = project or Project()
+        self.timings = timings or Timings()
+        self.max_active = max_active
+        self.clock = clock
+        self.tasks: dict[str, EmulatedTask] = {}
+        self.requests: list[RecordedRequest] = []
+        self._seen_nonces: set[str] = set()
+        self._next_id = 100_000 + secrets.randbelow(800_000)
+        self._lock = threading.Lock()
+
+    # -- state ---------------------------------------------------------------------------
+
+    def task_status(self, taskid: str) -> str:
+        return self.tasks[taskid].status(self.clock())
+
+    def count(self, path_suffix: str) -> int:
+        """How many authenticated requests reached an endpoint, e.g. ``count("/Task/Kill")``."""
+        return sum(1 for r in self.requests if r.path.endswith(path_suffix) and r.outcome != "unauthorized")
+
+    def _active(self, now: float) -> int:
+        return sum(1 for t in self.tasks.values() if t.status(now) not in TaskStatus.TERMINAL)
+
+    # -- authentication ------------------------------------------------------------------
+
+    def _authenticate(self, headers: dict[str, str]) -> None:
+        key = headers.get("x-api-key")
+        if not key or not secrets.compare_digest(key.encode(), self.project.api_key.encode()):
+            raise _RefusedError("Project authorization is not valid.", status=401)
+        secret = self.project.api_secret
+        if secret is None:
+            return
+        nonce, signature = headers.get("x-nonce"), headers.get("x-signature")
+        if not nonce or not signature:
+            raise _RefusedError(
+                "Project requires signature authentication. x-signature and x-nonce headers are required.",
+                status=401,
+            )
+        expected = _hmac_sha256_hex(key.encode(), (secret + nonce).encode())
+        if not secrets.compare_digest(expected.encode(), signature.encode()):
+            raise _RefusedError("Project authorization is not valid.", status=401)
+        with self._lock:
+            if nonce in self._seen_nonces:
+                raise _RefusedError("Project authorization is not valid. Nonce was already used.", status=401)
+            self._seen_nonces.add(nonce)
+
+    # -- endpoints -----------------------------------------------------------------------
+
+    def run(self, model: str, body: dict[str, Any], base: str) -> dict[str, Any]:
+        if model.lower() != MODEL_SLUG:
+            raise _RefusedError("Model not found.", code=1, status=404)
+        inputs = _validate_inputs(body)
+        now = self.clock()
+        if self.max_active is not None and self._active(now) >= self.max_active:
+            raise _RefusedError(
+                "Concurrent task limit reached for your balance. Please wait for running tasks to finish.",
+                code=96,
+            )
+        prompt = str(inputs["prompt"])
+        failure = "error" if ERROR_MARKER in prompt else "fail" if FAIL_MARKER in prompt else None
+        with self._lock:
+            taskid = str(self._next_id)
+            self._next_id += 1
+            task = EmulatedTask(
+                id=taskid,
+                token=secrets.token_urlsafe(22)[:30],
+                uuid=str(uuid.uuid4()),
+                inputs=inputs,
+                created=now,
+                created_wall=int(time.time()),
+                schedule=_schedule(self.timings, failure),
+                failure=failure,
+                callbackurl=str(body.get("callbackUrl") or ""),
+            )
+            self.tasks[taskid] = task
+        log.info("emulator: task %s queued (%s)", taskid, inputs["size"])
+        return {"errors": [], "taskid": taskid, "socketaccesstoken": task.token, "result": True}
+
+    def _find(self, body: dict[str, Any], *fields: str) -> EmulatedTask:
+        for name in fields:
+            value = body.get(name)
+            if value is None or str(value) == "":
+                continue
+            value = str(value)
+            if name == "taskid":
+                task = self.tasks.get(value)
+            else:
+                task = next((t for t in self.tasks.values() if t.token == value), None)
+            if task is None:
+                raise _RefusedError("There is no task yet.", code=1)
+            return task
+        raise _RefusedError(f"Request parameter [{fields[0]}] required")
+
+    def detail(self, body: dict[str, Any], base: str) -> dict[str, Any]:
+        task = self._find(body, "taskid", "tasktoken")
+        return {"total": "1", "errors": [], "tasklist": [self.render(task, base)], "result": True}
+
+    def kill(self, body: dict[str, Any], base: str) -> dict[str, Any]:
+        task = self._find(body, "taskid", "socketaccesstoken", "tasktoken")
+        now = self.clock()
+        status = task.status(now)
+        if status in TaskStatus.TERMINAL or status == TaskStatus.QUEUE:
+            raise _RefusedError("Task is not in a killable state.", code=1)
+        self._stop(task, "kill", now)
+        return {"errors": [], "tasklist": [self.render(task, base)], "result": True}
+
+    def cancel(self, body: dict[str, Any], base: str) -> dict[str, Any]:
+        task = self._find(body, "taskid", "tasktoken")
+        now = self.clock()
+        if task.status(now) != TaskStatus.QUEUE:
+            raise _RefusedError("Task is not in a cancellable state.", code=1)
+        self._stop(task, "cancel", now)
+        return {"errors": [], "tasklist": [self.render(task, base)], "result": True}
+
+    def _stop(self, task: EmulatedTask, how: str, now: float) -> None:
+        task.stopped, task.stopped_at, task.stopped_wall = how, now, int(time.time())
+        log.info("emulator: task %s stopped by %s", task.id, how)
+
+    def output_png(self, task_uuid: str) -> bytes | None:
+        task = next((t for t in self.tasks.values() if t.uuid == task_uuid), None)
+        if task is None or task.status(self.clock()) != TaskStatus.POSTPROCESS_END or task.failure:
+            return None
+        return self._png(task)
+
+    def _png(self, task: EmulatedTask) -> bytes:
+        if task.png is None:
+            width, height = dimensions(str(task.inputs["size"]))
+            key = f"{task.inputs['prompt']}|{task.inputs['seed']}|{task.id}"
+            task.png = gradient_png(width, height, key)
+        return task.png
+
+    def render(self, task: EmulatedTask, base: str) -> dict[str, Any]:
+        """The task as Wiro's Detail shows it: strings for numbers, "" for none."""
+        now = self.clock()
+        status = task.status(now)
+
+        def wall(status_name: str) -> str:
+            at = task.at(status_name)
+            if at is None or at > now or (task.stopped_at is not None and at > task.stopped_at):
+                return "0"
+            return str(task.created_wall + int(at - task.created))
+
+        start = task.at(TaskStatus.START)
+        end_at = task.stopped_at if task.stopped_at is not None else now
+        ran = max(0.0, end_at - start) if start is not None and end_at > start else 0.0
+        finished = status == TaskStatus.POSTPROCESS_END
+        outputs: list[dict[str, Any]] = []
+        pexit, debugerror, cost = "", "", "0"
+        if finished and task.failure == "fail":
+            pexit, debugerror = "1", "Emulated failure: the model process exited with code 1."
+        elif finished:
+            pexit = "0"
+            png = self._png(task)
+            outputs.append(
+                {
+                    "id": hashlib.md5(task.uuid.encode(), usedforsecurity=False).hexdigest(),
+                    "name": "0.png",
+                    "contenttype": "image/png",
+                    "parentid": hashlib.md5(task.id.encode(), usedforsecurity=False).hexdigest(),
+                    "uuid": task.uuid,
+                    "size": str(len(png)),
+                    "addedtime": wall(TaskStatus.END),
+                    "modifiedtime": wall(TaskStatus.END),
+                    "accesskey": secrets.token_urlsafe(22)[:30],
+                    "url": f"{base}/cdn/{task.uuid}/0.png",
+                }
+            )
+            cost = f"{ran * float(COST_PER_SECOND):.12f}"
+        elif status == TaskStatus.ERROR:
+            debugerror = "Emulated error: the task could not be started."
+        elif status == TaskStatus.CANCEL and task.stopped == "kill":
+            pexit = "0"
+            cost = f"{ran * float(COST_PER_SECOND):.12f}"
+        debugoutput = ""
+        if status == TaskStatus.OUTPUT:
+            debugoutput = f"{math.floor(task.progress(now) * 100)}%"
+        return {
+            "id": task.id,
+            "uuid": task.uuid,
+            "name": "",
+            "socketaccesstoken": task.token,
+            "parameters": dict(task.inputs),
+            "debugoutput": debugoutput,
+            "debugerror": debugerror,
+            "starttime": wall(TaskStatus.START),
+            "endtime": wall(TaskStatus.END),
+            "elapsedseconds": f"{ran:.4f}",
+            "status": status,
+            "cps": COST_PER_SECOND,
+            "totalcost": cost,
+            "guestid": None,
+            "projectid": "1",
+            "modelid": "1",
+            "description": "",
+            "runtype": "model",
+            "callbackurl": task.callbackurl,
+            "createtime": str(task.created_wall),
+            "canceltime": str(task.stopped_wall),
+            "assigntime": wall(TaskStatus.ASSIGN),
+            "accepttime": wall(TaskStatus.ACCEPT),
+            "preprocessstarttime": wall(TaskStatus.PREPROCESS_START),
+            "preprocessendtime": wall(TaskStatus.PREPROCESS_END),
+            "postprocessstarttime": wall(TaskStatus.POSTPROCESS_START),
+            "postprocessendtime": wall(TaskStatus.POSTPROCESS_END),
+            "pexit": pexit,
+            "categories": json.dumps(["tool", "text-to-image"]),
+            "outputs": outputs,
+            "size": str(sum(int(o["size"]) for o in outputs)),
+        }
+
+    # -- HTTP ----------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse, Response
+        from starlette.routing import Route
+
+        handlers: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+            "Detail": self.detail,
+            "Kill": self.kill,
+            "Cancel": self.cancel,
+        }
+
+        def dispatch(path: dict[str, Any], body: dict[str, Any], base: str) -> dict[str, Any]:
+            if "owner" in path:
+                return self.run(f"{path['owner']}/{path['model']}", body, base)
+            handler = handlers.get(path["action"])
+            if handler is None:
+                raise _RefusedError("Endpoint not found.", code=1, status=404)
+            return handler(body, base)
+
+        async def api(request: Request) -> Response:
+            raw = await request.body()
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            record = RecordedRequest(request.method, request.url.path, headers, raw)
+            self.requests.append(record)
+            base = str(request.base_url).rstrip("/")
+            try:
+                self._authenticate(headers)
+                answer = dispatch(request.path_params, _json_body(headers, raw), base)
+            except _RefusedError as refused:
+                record.outcome = "unauthorized" if refused.status == 401 else "refused"
+                return JSONResponse(refused.body, status_code=refused.status)
+            record.outcome = "ok"
+            return JSONResponse(answer)
+
+        async def cdn(request: Request) -> Response:
+            data = self.output_png(request.path_params["uuid"])
+            if data is None or request.path_params["name"] != "0.png":
+                return Response("Not Found", status_code=404, media_type="text/plain")
+            return Response(data, media_type="image/png")
+
+        async def not_found(request: Request) -> Response:
+            return JSONResponse(_error("Endpoint not found.", 1), status_code=404)
+
+        return Starlette(
+            routes=[
+                Route("/v1/Run/{owner}/{model}", api, methods=["POST"]),
+                Route("/v1/Task/{action}", api, methods=["POST"]),
+                Route("/cdn/{uuid}/{name}", cdn, methods=["GET"]),
+                Route("/{path:path}", not_found, methods=["GET", "POST"]),
+            ]
+        )
+
+
+def _json_body(headers: dict[str, str], raw: bytes) -> dict[str, Any]:
+    if "application/json" not in headers.get("content-type", ""):
+        raise _RefusedError("Request body must be JSON (Content-Type: application/json).")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise _RefusedError("Request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise _RefusedError("Request body must be a JSON object.")
+    return body
+
+
+def _validate_inputs(body: dict[str, Any]) -> dict[str, Any]:
+    """Wiro's own checks of the model's inputs, with its defaults for what is missing."""
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise _RefusedError("Request parameter [prompt] required")
+    size = body.get("size", "1024x1024")
+    if size not in ASPECT_RATIOS:
+        raise _RefusedError(f"Request parameter [size] must be one of {', '.join(ASPECT_RATIOS)}")
+    watermark = body.get("watermark", "false")
+    if watermark not in ("true", "false"):
+        raise _RefusedError('Request parameter [watermark] must be one of "false", "true"')
+    guidance = _number(body.get("guidanceScale", 1), "guidanceScale")
+    if not 1 <= guidance <= 10:
+        raise _RefusedError("guidanceScale must be between 1 and 10")
+    seed = _number(body.get("seed", 1), "seed")
+    if not float(seed).is_integer() or not 0 <= seed <= 2_147_483_647:
+        raise _RefusedError("seed must be between 0 and 2147483647")
+    return {
+        "prompt": prompt,
+        "size": size,
+        "watermark": watermark,
+        "guidanceScale": str(body.get("guidanceScale", 1)),
+        "seed": str(int(seed)),
+    }
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise _RefusedError(f"Request parameter [{name}] must be a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _RefusedError(f"Request parameter [{name}] must be a number") from None
+    if not math.isfinite(number):
+        raise _RefusedError(f"Request parameter [{name}] must be a number")
+    return number
+
+
+# -- running it ----------------------------------------------------------------------------
+
+
+@dataclass
+class EmulatorServer:
+    """The emulator served by uvicorn on a thread of its own, on 127.0.0.1.
+
+    ``with EmulatorServer(WiroEmulator()) as server: server.base_url`` gives a live base URL
+    for ``WIRO_API_BASE_URL``; the port is picked by the OS unless one is given.
+    """
+
+    emulator: WiroEmulator = field(default_factory=WiroEmulator)
+    host: str = "127.0.0.1"
+    port: int = 0
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+    _server: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.origin}/v1"
+
+    def start(self) -> EmulatorServer:
+        import uvicorn
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.emulator.app(), log_level="warning", lifespan="off", access_log=False, timeout_notify=5
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="wiro-emulator", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the Wiro emulator did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def serve_forever(emulator: WiroEmulator, host: str, port: int) -> None:
+    """Serve in the foreground until interrupted (the ``emulator`` subcommand)."""
+    import uvicorn
+
+    uvicorn.run(emulator.app(), host=host, port=port, log_level="info", lifespan="off")

@@ -1,0 +1,79 @@
+"""One typed error hierarchy for everything the Wiro API can answer with."""
+
+from __future__ import annotations
+
+# Wiro's documented error codes that deserve their own advice.
+CODE_NOT_FOUND = 1
+CODE_CONCURRENCY_LIMIT = 96
+CODE_INSUFFICIENT_BALANCE = 97
+
+_ADVICE = {
+    CODE_CONCURRENCY_LIMIT: (
+        "Your Wiro project already runs as many tasks as its balance allows "
+        "(about one per $10, while the balance is at most $250). Wait for a running task to end, "
+        "cancel one, or add balance in the Wiro dashboard, then try again."
+    ),
+    CODE_INSUFFICIENT_BALANCE: (
+        "Your Wiro balance is too low for this task. Add balance in the Wiro dashboard, then try again."
+    ),
+}
+
+
+class WiroError(Exception):
+    """Base of every error from the Wiro layer.
+
+    ``code`` is Wiro's error code when it sent one, ``status`` the HTTP status when there was
+    a response, ``taskid`` the task the error concerns when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status: int | None = None,
+        taskid: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.taskid = taskid
+
+    @property
+    def advice(self) -> str | None:
+        return _ADVICE.get(self.code) if self.code is not None else None
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.code is not None:
+            parts.append(f"(Wiro error code {self.code})")
+        if self.status is not None and self.status != 200:
+            parts.append(f"[HTTP {self.status}]")
+        text = " ".join(parts)
+        return f"{text}. {self.advice}" if self.advice else text
+
+
+class WiroAPIError(WiroError):
+    """Wiro answered ``"result": false`` with an error list."""
+
+
+class WiroAuthError(WiroAPIError):
+    """The credentials or the signature were refused."""
+
+
+class WiroNotFoundError(WiroAPIError):
+    """The task (or endpoint) does not exist, or is not in a state that allows the action."""
+
+
+class WiroHTTPError(WiroError):
+    """An HTTP failure without a usable Wiro answer: a 5xx, or a body that is not Wiro's JSON."""
+
+
+class WiroConnectionError(WiroError):
+    """The request did not get an answer: connection refused, DNS failure, time-out."""
+
+    def __init__(self, message: str, *, sent: bool, taskid: str | None = None) -> None:
+        super().__init__(message, taskid=taskid)
+        # False only when the request certainly never reached the server.
+        self.sent = sent

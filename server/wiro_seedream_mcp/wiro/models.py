@@ -1,0 +1,197 @@
+"""Pydantic models of Wiro's responses.
+
+Wiro sends most numbers as strings ("202472", "0.003510000000", "6.0000") and uses "" or
+null for "none"; the fields below expose them typed. Fields this project does not use are
+kept (``extra="allow"``) and never make parsing fail.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+class TaskStatus:
+    """Wiro's task statuses. Any status not listed as terminal means the task is still running."""
+
+    QUEUE: Final = "task_queue"
+    ACCEPT: Final = "task_accept"
+    PREPROCESS_START: Final = "task_preprocess_start"
+    PREPROCESS_END: Final = "task_preprocess_end"
+    ASSIGN: Final = "task_assign"
+    START: Final = "task_start"
+    OUTPUT: Final = "task_output"
+    OUTPUT_FULL: Final = "task_output_full"
+    END: Final = "task_end"
+    POSTPROCESS_START: Final = "task_postprocess_start"
+    POSTPROCESS_END: Final = "task_postprocess_end"
+    CANCEL: Final = "task_cancel"
+    ERROR: Final = "task_error"
+
+    # The documented lifecycle, in order.
+    LIFECYCLE: Final = (
+        QUEUE,
+        ACCEPT,
+        PREPROCESS_START,
+        PREPROCESS_END,
+        ASSIGN,
+        START,
+        OUTPUT,
+        OUTPUT_FULL,
+        END,
+        POSTPROCESS_START,
+        POSTPROCESS_END,
+    )
+    TERMINAL: Final = frozenset({POSTPROCESS_END, CANCEL, ERROR})
+
+
+def _blank_to_none(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return value
+
+
+def _to_decimal(value: Any) -> Any:
+    value = _blank_to_none(value)
+    if value is None or isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _to_int(value: Any) -> Any:
+    value = _blank_to_none(value)
+    if isinstance(value, str):
+        try:
+            return int(Decimal(value))
+        except InvalidOperation:
+            return None
+    return value
+
+
+def _to_float(value: Any) -> Any:
+    value = _blank_to_none(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _to_str(value: Any) -> Any:
+    if value is None:
+        return None
+    return str(value)
+
+
+OptInt = Annotated[int | None, BeforeValidator(_to_int)]
+OptFloat = Annotated[float | None, BeforeValidator(_to_float)]
+OptDecimal = Annotated[Decimal | None, BeforeValidator(_to_decimal)]
+Text = Annotated[str, BeforeValidator(lambda v: "" if v is None else str(v))]
+OptText = Annotated[str | None, BeforeValidator(_to_str)]
+
+
+class WiroModel(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class ApiError(WiroModel):
+    code: OptInt = None
+    message: Text = ""
+
+
+class TaskOutput(WiroModel):
+    """One produced file. ``url`` is a public link, available for a limited time."""
+
+    id: Text = ""
+    name: Text = ""
+    contenttype: Text = ""
+    size: OptInt = None
+    url: Text = ""
+    addedtime: OptInt = None
+
+
+class Task(WiroModel):
+    id: Text
+    uuid: Text = ""
+    socketaccesstoken: Text = ""
+    status: Text = ""
+    pexit: OptText = None
+    debugoutput: Text = ""
+    debugerror: Text = ""
+    parameters: Any = None
+    outputs: list[TaskOutput] = Field(default_factory=list)
+    elapsedseconds: OptFloat = None
+    cps: OptDecimal = None
+    totalcost: OptDecimal = None
+    createtime: OptInt = None
+    accepttime: OptInt = None
+    assigntime: OptInt = None
+    starttime: OptInt = None
+    endtime: OptInt = None
+    canceltime: OptInt = None
+    preprocessstarttime: OptInt = None
+    preprocessendtime: OptInt = None
+    postprocessstarttime: OptInt = None
+    postprocessendtime: OptInt = None
+    callbackurl: Text = ""
+    size: OptInt = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in TaskStatus.TERMINAL
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == TaskStatus.POSTPROCESS_END and (self.pexit or "").strip() == "0"
+
+    @property
+    def failed(self) -> bool:
+        """Ended without a usable result: an error, or post-processing with a non-zero exit."""
+        return self.status == TaskStatus.ERROR or (
+            self.status == TaskStatus.POSTPROCESS_END and not self.succeeded
+        )
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == TaskStatus.CANCEL
+
+    def failure_reason(self) -> str:
+        """Wiro's own words on a failure, or a plain description when it gave none."""
+        detail = self.debugerror.strip()
+        if detail:
+            return detail
+        if self.status == TaskStatus.ERROR:
+            return "Wiro reported task_error without details"
+        return f"the task ended with exit code {self.pexit or 'none'}"
+
+
+class WiroResponse(WiroModel):
+    result: bool = False
+    errors: list[ApiError] = Field(default_factory=list)
+
+
+class RunResponse(WiroResponse):
+    taskid: Text = ""
+    socketaccesstoken: Text = ""
+
+
+class TaskListResponse(WiroResponse):
+    """The answer of Task/Detail, Task/Kill and Task/Cancel."""
+
+    total: OptInt = None
+    tasklist: list[Task] = Field(default_factory=list)
+
+
+class RunReceipt(BaseModel):
+    """What Run hands back: the task id and the token for Detail, Kill and the socket."""
+
+    model_config = ConfigDict(frozen=True)
+
+    taskid: str
+    socketaccesstoken: str

@@ -1,0 +1,165 @@
+"""ByteDance Seedream 3.0 on Wiro: the endpoint, the documented inputs, their defaults and limits.
+
+Everything here mirrors the model's reference page: the same input names, the same defaults,
+the same eight size presets. The page's help texts say "video" for this image model; the
+descriptions below say what each input does for an image.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MODEL_SLUG = "bytedance/text-to-image-seedream-v3"
+RUN_PATH = f"/Run/{MODEL_SLUG}"
+
+Size = Literal[
+    "1024x1024",
+    "864x1152",
+    "1152x864",
+    "1280x720",
+    "720x1280",
+    "832x1248",
+    "1248x832",
+    "1512x648",
+]
+SIZES: tuple[str, ...] = get_args(Size)
+ASPECT_RATIOS: dict[str, str] = {
+    "1024x1024": "1:1",
+    "864x1152": "3:4",
+    "1152x864": "4:3",
+    "1280x720": "16:9",
+    "720x1280": "9:16",
+    "832x1248": "2:3",
+    "1248x832": "3:2",
+    "1512x648": "21:9",
+}
+
+DEFAULT_PROMPT = (
+    "A tranquil mountain lake at dawn, mist hovering above the water, pine trees reflected "
+    "perfectly, photorealistic scenery."
+)
+DEFAULT_SIZE: Size = "1024x1024"
+DEFAULT_WATERMARK = False
+GUIDANCE_MIN, GUIDANCE_MAX, DEFAULT_GUIDANCE = 1.0, 10.0, 1.0
+SEED_MIN, SEED_MAX, DEFAULT_SEED = 0, 2_147_483_647, 1
+
+# The reference's "inspires": example prompts for people to start from.
+EXAMPLE_PROMPTS: tuple[str, ...] = (
+    DEFAULT_PROMPT,
+    "A peaceful beach at sunrise with turquoise water, seashells scattered on the sand, and palm "
+    "trees swaying in the breeze.",
+    "A majestic lion wearing a golden crown, sitting on a stone throne in a dark medieval castle, "
+    "ultra-detailed fantasy art.",
+    "An astronaut standing on an alien desert planet with two suns in the sky, wearing a futuristic "
+    "space suit, cinematic sci-fi concept art.",
+    "A cozy Scandinavian living room interior with wooden furniture, a fireplace, soft warm lighting, "
+    "and a large window showing snowy mountains.",
+)
+
+
+def dimensions(size: str) -> tuple[int, int]:
+    """``"1280x720"`` -> ``(1280, 720)``."""
+    width, height = size.split("x")
+    return int(width), int(height)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("the prompt is blank: describe the image to make, in words")
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("callbackUrl must be an absolute http:// or https:// URL")
+    return value
+
+
+_SIZE_HELP = ", ".join(f"{size} ({ratio})" for size, ratio in ASPECT_RATIOS.items())
+
+Prompt = Annotated[
+    str,
+    Field(
+        min_length=1,
+        pattern=r"\S",
+        description=(
+            "What the image should show, in plain words: subject, setting, style, lighting, "
+            "composition. Under about 600 English words works best. Text to appear in the "
+            "image can be given in quotes."
+        ),
+    ),
+    AfterValidator(_not_blank),
+]
+SizeParam = Annotated[
+    Size,
+    Field(description=f"Image resolution, width x height in pixels (aspect ratio): {_SIZE_HELP}."),
+]
+Watermark = Annotated[
+    bool,
+    Field(description="Whether the generated image carries a watermark."),
+]
+GuidanceScale = Annotated[
+    float,
+    Field(
+        ge=GUIDANCE_MIN,
+        le=GUIDANCE_MAX,
+        description=(
+            "How closely the image follows the prompt, from 1 to 10. Higher values give the "
+            "model less freedom and a stronger match to the prompt."
+        ),
+    ),
+]
+Seed = Annotated[
+    int,
+    Field(
+        ge=SEED_MIN,
+        le=SEED_MAX,
+        description=(
+            "Seed for the randomness of the image: the same seed and inputs give a similar "
+            "image again. 0 picks a random seed."
+        ),
+    ),
+]
+CallbackUrl = Annotated[
+    str,
+    Field(
+        pattern=r"^https?://",
+        description=("Optional http(s) URL that Wiro sends a POST request to when the task is completed."),
+    ),
+    AfterValidator(_http_url),
+]
+
+
+class SeedreamInputs(BaseModel):
+    """The inputs of one Run, validated before anything is sent (or paid for)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: Prompt
+    size: SizeParam = DEFAULT_SIZE
+    watermark: Watermark = DEFAULT_WATERMARK
+    guidanceScale: GuidanceScale = DEFAULT_GUIDANCE  # noqa: N815 - Wiro's field name
+    seed: Seed = DEFAULT_SEED
+    callbackUrl: CallbackUrl | None = None  # noqa: N815 - Wiro's field name
+
+    def to_wire(self) -> dict[str, Any]:
+        """The Run body, as the reference shows it: ``watermark`` is the string "true"/"false"."""
+        body: dict[str, Any] = {
+            "prompt": self.prompt,
+            "size": self.size,
+            "watermark": "true" if self.watermark else "false",
+            "guidanceScale": _plain_number(self.guidanceScale),
+            "seed": self.seed,
+        }
+        if self.callbackUrl is not None:
+            body["callbackUrl"] = self.callbackUrl
+        return body
+
+
+def _plain_number(value: float) -> int | float:
+    """Send 1 rather than 1.0 where the value is whole, as the reference does."""
+    return int(value) if float(value).is_integer() else value
