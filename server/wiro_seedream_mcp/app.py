@@ -33,11 +33,13 @@ from .wiro.seedream import (
     DEFAULT_WATERMARK,
     CallbackUrl,
     GuidanceScale,
+    MaybeText,
     Prompt,
     Seed,
     SeedreamInputs,
     SizeParam,
     Watermark,
+    optional_text,
 )
 from .wiro.signing import WiroAuth
 
@@ -150,7 +152,7 @@ def _register_tools(server: MCPServer[AppState]) -> None:
         watermark: Watermark = DEFAULT_WATERMARK,
         guidanceScale: GuidanceScale = DEFAULT_GUIDANCE,
         seed: Seed = DEFAULT_SEED,
-        callbackUrl: CallbackUrl | None = None,
+        callbackUrl: CallbackUrl = None,
     ) -> TaskOutcome:
         try:
             inputs = SeedreamInputs(
@@ -197,9 +199,9 @@ def _register_tools(server: MCPServer[AppState]) -> None:
     )
     async def get_task(
         ctx: Context[AppState],
-        taskid: Annotated[str | None, Field(description="The task id that generate_image returned.")] = None,
+        taskid: Annotated[MaybeText, optional_text("The task id that generate_image returned.")] = None,
         tasktoken: Annotated[
-            str | None, Field(description="The task's token (socketaccesstoken), instead of taskid.")
+            MaybeText, optional_text("The task's token (socketaccesstoken), instead of taskid.")
         ] = None,
     ) -> TaskOutcome:
         _exactly_one(taskid=taskid, tasktoken=tasktoken)
@@ -224,10 +226,8 @@ def _register_tools(server: MCPServer[AppState]) -> None:
     )
     async def kill_task(
         ctx: Context[AppState],
-        taskid: Annotated[str | None, Field(description="The id of the task to stop.")] = None,
-        socketaccesstoken: Annotated[
-            str | None, Field(description="The task's token, instead of taskid.")
-        ] = None,
+        taskid: Annotated[MaybeText, optional_text("The id of the task to stop.")] = None,
+        socketaccesstoken: Annotated[MaybeText, optional_text("The task's token, instead of taskid.")] = None,
     ) -> TaskOutcome:
         _exactly_one(taskid=taskid, socketaccesstoken=socketaccesstoken)
         client = _state(ctx).client()

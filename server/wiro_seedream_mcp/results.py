@@ -37,6 +37,8 @@ def describe(task: Task) -> str:
         return "failed"
     if task.cancelled:
         return "was cancelled"
+    if task.done:
+        return "ended without an exit code"
     if task.status == TaskStatus.QUEUE:
         return "is queued"
     return "is running"

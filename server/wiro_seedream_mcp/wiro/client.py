@@ -61,7 +61,7 @@ class WiroClient:
         try:
             answer = RunResponse.model_validate(data)
         except ValidationError as exc:
-            raise WiroHTTPError(f"Wiro's answer to Run does not have the documented shape: {exc}") from exc
+            raise _shape_error(RUN_PATH, exc) from exc
         if not answer.taskid:
             raise WiroHTTPError("Wiro accepted the Run request but sent no task id")
         log.info("task %s accepted by Wiro", answer.taskid)
@@ -93,7 +93,7 @@ class WiroClient:
         try:
             answer = TaskListResponse.model_validate(data)
         except ValidationError as exc:
-            raise WiroHTTPError(f"Wiro's answer to {path} does not have the documented shape: {exc}") from exc
+            raise _shape_error(path, exc) from exc
         if not answer.tasklist:
             raise WiroNotFoundError(
                 f"Wiro has no task {ident!r} in this project", code=CODE_NOT_FOUND, taskid=body.get("taskid")
@@ -147,6 +147,14 @@ def _decode(path: str, response: httpx.Response) -> dict[str, Any]:
     if status >= 500 and not messages:
         raise WiroHTTPError(f"Wiro answered {path} with HTTP {status}", status=status)
     raise WiroAPIError(message, code=code, status=status)
+
+
+def _shape_error(path: str, exc: ValidationError) -> WiroHTTPError:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the body"
+    return WiroHTTPError(
+        f"Wiro's answer to {path} does not have the documented shape ({where}: {first['msg']})", status=200
+    )
 
 
 def _first_int(values: list[Any]) -> int | None:

@@ -513,6 +513,19 @@ class EmulatorServer:
     port: int = 0
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
     _server: Any = field(default=None, init=False, repr=False)
+    _app: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.use(self.emulator)
+
+    def use(self, emulator: WiroEmulator) -> WiroEmulator:
+        """Serve ``emulator`` from now on, on the same port (a fresh project for each test)."""
+        self.emulator = emulator
+        self._app = emulator.app()
+        return emulator
+
+    async def _asgi(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._app(scope, receive, send)
 
     @property
     def origin(self) -> str:
@@ -530,7 +543,7 @@ class EmulatorServer:
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.emulator.app(), log_level="warning", lifespan="off", access_log=False, timeout_notify=5
+            self._asgi, interface="asgi3", log_level="warning", lifespan="off", access_log=False
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -152,9 +152,15 @@ class Task(WiroModel):
 
     @property
     def failed(self) -> bool:
-        """Ended without a usable result: an error, or post-processing with a non-zero exit."""
+        """Ended in failure: ``task_error``, or post-processing that reports a non-zero exit.
+
+        A ``task_postprocess_end`` record without any exit code (the reference's own Detail
+        example has none) is neither succeeded nor failed: its outputs are reported as they are,
+        so nothing that was paid for is thrown away.
+        """
+        exit_code = (self.pexit or "").strip()
         return self.status == TaskStatus.ERROR or (
-            self.status == TaskStatus.POSTPROCESS_END and not self.succeeded
+            self.status == TaskStatus.POSTPROCESS_END and exit_code not in ("", "0")
         )
 
     @property

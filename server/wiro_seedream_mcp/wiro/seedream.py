@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 MODEL_SLUG = "bytedance/text-to-image-seedream-v3"
 RUN_PATH = f"/Run/{MODEL_SLUG}"
@@ -43,7 +44,9 @@ DEFAULT_PROMPT = (
 )
 DEFAULT_SIZE: Size = "1024x1024"
 DEFAULT_WATERMARK = False
-GUIDANCE_MIN, GUIDANCE_MAX, DEFAULT_GUIDANCE = 1.0, 10.0, 1.0
+# Whole numbers, so the published schema reads 1 and 10 as the reference does.
+GUIDANCE_MIN, GUIDANCE_MAX = 1, 10
+DEFAULT_GUIDANCE: float = 1
 SEED_MIN, SEED_MAX, DEFAULT_SEED = 0, 2_147_483_647, 1
 
 # The reference's "inspires": example prompts for people to start from.
@@ -85,7 +88,9 @@ Prompt = Annotated[
     str,
     Field(
         min_length=1,
-        pattern=r"\S",
+        title="Prompt",
+        # In the schema only: the validator below gives the clearer message.
+        json_schema_extra={"pattern": r"\S"},
         description=(
             "What the image should show, in plain words: subject, setting, style, lighting, "
             "composition. Under about 600 English words works best. Text to appear in the "
@@ -96,17 +101,20 @@ Prompt = Annotated[
 ]
 SizeParam = Annotated[
     Size,
-    Field(description=f"Image resolution, width x height in pixels (aspect ratio): {_SIZE_HELP}."),
+    Field(
+        title="Size", description=f"Image resolution, width x height in pixels (aspect ratio): {_SIZE_HELP}."
+    ),
 ]
 Watermark = Annotated[
     bool,
-    Field(description="Whether the generated image carries a watermark."),
+    Field(title="Watermark", description="Whether the generated image carries a watermark."),
 ]
 GuidanceScale = Annotated[
     float,
     Field(
         ge=GUIDANCE_MIN,
         le=GUIDANCE_MAX,
+        title="Guidance Scale",
         description=(
             "How closely the image follows the prompt, from 1 to 10. Higher values give the "
             "model less freedom and a stronger match to the prompt."
@@ -118,19 +126,41 @@ Seed = Annotated[
     Field(
         ge=SEED_MIN,
         le=SEED_MAX,
+        title="Seed",
         description=(
             "Seed for the randomness of the image: the same seed and inputs give a similar "
             "image again. 0 picks a random seed."
         ),
     ),
 ]
+
+
+def optional_text(description: str, *, title: str | None = None, **schema: Any) -> Any:
+    """``Field`` of an optional string argument, published as a plain string.
+
+    The schema gets no ``null`` branch and no ``default`` (some clients handle neither well);
+    leaving the argument out is how a caller says "none". ``schema`` adds JSON Schema keywords.
+    """
+
+    def shape(published: dict[str, Any]) -> None:
+        published.pop("default", None)
+        published.update(schema)
+
+    return Field(default=None, title=title, description=description, json_schema_extra=shape)
+
+
+# An optional string whose schema shows only the string (see optional_text).
+MaybeText = str | SkipJsonSchema[None]
+
 CallbackUrl = Annotated[
-    str,
-    Field(
-        pattern=r"^https?://",
-        description=("Optional http(s) URL that Wiro sends a POST request to when the task is completed."),
+    MaybeText,
+    optional_text(
+        "Optional http(s) URL that Wiro sends a POST request to when the task is completed.",
+        title="Callback URL",
+        format="uri",
+        pattern="^https?://",
     ),
-    AfterValidator(_http_url),
+    AfterValidator(lambda v: v if v is None else _http_url(v)),
 ]
 
 
@@ -144,7 +174,7 @@ class SeedreamInputs(BaseModel):
     watermark: Watermark = DEFAULT_WATERMARK
     guidanceScale: GuidanceScale = DEFAULT_GUIDANCE  # noqa: N815 - Wiro's field name
     seed: Seed = DEFAULT_SEED
-    callbackUrl: CallbackUrl | None = None  # noqa: N815 - Wiro's field name
+    callbackUrl: CallbackUrl = None  # noqa: N815 - Wiro's field name
 
     def to_wire(self) -> dict[str, Any]:
         """The Run body, as the reference shows it: ``watermark`` is the string "true"/"false"."""
