@@ -236,7 +236,11 @@ async def test_error_answers_become_typed_errors(
 async def test_advice_for_codes_96_and_97() -> None:
     for code, words in ((96, "Wait for a running task"), (97, "Add balance")):
         body = {"result": False, "errors": [{"code": code, "message": "x"}]}
-        client = mock_client(lambda request, body=body: httpx.Response(200, json=body))
+
+        def refuse(request: httpx.Request, body: dict[str, Any] = body) -> httpx.Response:
+            return httpx.Response(200, json=body)
+
+        client = mock_client(refuse)
         with pytest.raises(WiroAPIError) as info:
             await client.run(SeedreamInputs(prompt="x"))
         assert info.value.code == code

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+
+from wiro_seedream_mcp import __version__
+from wiro_seedream_mcp.wiro.png import png_size
+
+from .test_stdio import SCRIPT
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIRO_")}
+    return {**env, **extra}
+
+
+def test_version() -> None:
+    out = subprocess.run([str(SCRIPT), "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"wiro-seedream-mcp {__version__}"
+    module = subprocess.run(
+        [sys.executable, "-m", "wiro_seedream_mcp", "--version"], capture_output=True, text=True, check=True
+    )
+    assert module.stdout == out.stdout
+
+
+def test_demo_without_credentials_uses_the_emulator(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [str(SCRIPT), "demo", "--size", "1280x720", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_clean_env(),
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "built-in Wiro emulator" in out.stdout
+    assert "tools: generate_image, get_task, kill_task, cancel_task" in out.stdout
+    assert "status:   task_postprocess_end (succeeded: True)" in out.stdout
+    assert "fetched:  PNG 1280x720" in out.stdout
+    [saved] = tmp_path.glob("*-0.png")
+    assert png_size(saved.read_bytes()) == (1280, 720)
+    assert str(saved) in out.stdout
+
+
+def test_demo_refuses_an_unknown_size() -> None:
+    out = subprocess.run(
+        [str(SCRIPT), "demo", "--size", "999x999"],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        check=False,
+    )
+    assert out.returncode == 2
+    assert "--size must be one of" in out.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_emulator_subcommand_serves_until_stopped() -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(SCRIPT), "emulator", "--port", str(port), "--key-only", "--api-key", "cli-key"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_clean_env(),
+    )
+    try:
+        deadline = time.monotonic() + 20
+        answer = None
+        while answer is None:
+            try:
+                answer = httpx.post(
+                    f"http://127.0.0.1:{port}/v1/Task/Detail",
+                    json={"taskid": "1"},
+                    headers={"x-api-key": "cli-key"},
+                )
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "the emulator did not start listening"
+                assert proc.poll() is None, "the emulator exited early"
+                time.sleep(0.05)
+        assert answer.json() == {"result": False, "errors": [{"code": 1, "message": "There is no task yet."}]}
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=15)
+    assert f"export WIRO_API_BASE_URL=http://127.0.0.1:{port}/v1" in stderr
+    assert "unset WIRO_API_SECRET" in stderr

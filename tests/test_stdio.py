@@ -1,0 +1,129 @@
+"""The console script as a host runs it: a subprocess speaking JSON-RPC over real stdio,
+against the emulator as a real HTTP server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.types import ResourceLink
+
+from wiro_seedream_mcp.wiro.emulator import EmulatorServer
+
+from .conftest import API_KEY, API_SECRET
+
+SCRIPT = Path(sys.executable).parent / ("wiro-seedream-mcp.exe" if os.name == "nt" else "wiro-seedream-mcp")
+
+
+def server_env(emulator: EmulatorServer, **extra: str) -> dict[str, str]:
+    return {
+        "WIRO_API_KEY": API_KEY,
+        "WIRO_API_SECRET": API_SECRET,
+        "WIRO_API_BASE_URL": emulator.base_url,
+        "WIRO_WAIT_TIMEOUT": "20",
+        **extra,
+    }
+
+
+def test_console_script_is_installed() -> None:
+    assert SCRIPT.exists(), "the wiro-seedream-mcp console script is missing from the environment"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_generate_over_real_stdio(emulator: EmulatorServer, mode: str) -> None:
+    params = StdioServerParameters(command=str(SCRIPT), args=[], env=server_env(emulator))
+    async with Client(params, mode=mode) as client:
+        names = [tool.name for tool in (await client.list_tools()).tools]
+        result = await client.call_tool("generate_image", {"prompt": "a fox over stdio", "size": "832x1248"})
+    assert names == ["generate_image", "get_task", "kill_task", "cancel_task"]
+    assert not result.is_error
+    data = result.structured_content
+    assert isinstance(data, dict)
+    assert data["succeeded"] is True
+    [link] = [block for block in result.content if isinstance(block, ResourceLink)]
+    assert str(link.uri) == data["outputs"][0]["url"]
+    assert emulator.emulator.tasks[data["taskid"]].inputs["size"] == "832x1248"
+
+
+def _rpc(proc: subprocess.Popen[str], message: dict[str, Any]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(message) + "\n")
+    proc.stdin.flush()
+
+
+def _read_response(proc: subprocess.Popen[str], request_id: int, seen: list[str]) -> dict[str, Any]:
+    assert proc.stdout is not None
+    while True:
+        line = proc.stdout.readline()
+        assert line, "the server closed stdout before answering"
+        seen.append(line)
+        message: dict[str, Any] = json.loads(line)
+        if message.get("id") == request_id:
+            return message
+
+
+def test_stdout_is_json_rpc_only_and_secrets_stay_out_of_stderr(emulator: EmulatorServer) -> None:
+    """A failing call logs on stderr; stdout carries nothing but JSON-RPC; no secret shows anywhere."""
+    wrong_secret = "wrong-secret-should-never-be-printed"
+    env = {**os.environ, **server_env(emulator, WIRO_API_SECRET=wrong_secret, WIRO_LOG_LEVEL="DEBUG")}
+    proc = subprocess.Popen(
+        [str(SCRIPT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    seen: list[str] = []
+    try:
+        _rpc(
+            proc,
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw-test", "version": "0"},
+                },
+            },
+        )
+        init = _read_response(proc, 1, seen)
+        assert init["result"]["serverInfo"]["name"] == "wiro-seedream"
+        _rpc(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        _rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        assert len(_read_response(proc, 2, seen)["result"]["tools"]) == 4
+        _rpc(
+            proc,
+            {
+                "jsonrpc": "2.0",
+                "id": 3,
+                "method": "tools/call",
+                "params": {"name": "generate_image", "arguments": {"prompt": "x"}},
+            },
+        )
+        call = _read_response(proc, 3, seen)["result"]
+        assert call["isError"] is True
+        assert "Project authorization is not valid" in call["content"][0]["text"]
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=15)
+    assert proc.stdout is not None and proc.stderr is not None
+    seen.extend(proc.stdout.readlines())
+    stderr = proc.stderr.read()
+    assert proc.returncode == 0, stderr
+    for line in seen:
+        assert json.loads(line)["jsonrpc"] == "2.0"
+    assert "generate_image" in stderr  # the failure was logged, on stderr
+    for secret in (wrong_secret, API_KEY):
+        assert secret not in stderr
+        assert all(secret not in line for line in seen)

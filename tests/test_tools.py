@@ -1,0 +1,353 @@
+"""The four tools through a real MCP client session (in memory), against the live emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jsonschema
+import pytest
+from mcp.types import CallToolResult, ResourceLink, TextContent
+from pydantic import SecretStr
+
+from wiro_seedream_mcp.config import Settings
+from wiro_seedream_mcp.wiro.emulator import ERROR_MARKER, FAIL_MARKER, EmulatorServer, Project, Timings
+from wiro_seedream_mcp.wiro.seedream import RUN_PATH
+
+from .conftest import API_KEY, API_SECRET, connect, settings_for
+
+pytestmark = pytest.mark.anyio
+
+QUEUED = Timings(queue=60, prepare=1, generate=1, postprocess=1)
+RUNNING = Timings(queue=0, prepare=0, generate=60, postprocess=1)
+SIZES = ["1024x1024", "864x1152", "1152x864", "1280x720", "720x1280", "832x1248", "1248x832", "1512x648"]
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+def structured(result: CallToolResult) -> dict[str, Any]:
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content
+
+
+@pytest.fixture(params=["auto", "legacy"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Both the discovery protocol and the initialize handshake that desktop hosts use."""
+    return str(request.param)
+
+
+async def test_tools_list_schemas_exactly(mode: str) -> None:
+    async with connect(Settings(), mode) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert list(tools) == ["generate_image", "get_task", "kill_task", "cancel_task"]
+
+    gen = tools["generate_image"].input_schema
+    props = gen["properties"]
+    assert gen["required"] == ["prompt"]
+    assert list(props) == ["prompt", "size", "watermark", "guidanceScale", "seed", "callbackUrl"]
+    assert props["prompt"]["type"] == "string"
+    assert props["prompt"]["minLength"] == 1
+    assert "default" not in props["prompt"]
+    assert props["size"] == {**props["size"], "type": "string", "enum": SIZES, "default": "1024x1024"}
+    for size, ratio in [("1024x1024", "1:1"), ("1512x648", "21:9"), ("720x1280", "9:16")]:
+        assert f"{size} ({ratio})" in props["size"]["description"]
+    assert props["watermark"]["type"] == "boolean"
+    assert props["watermark"]["default"] is False
+    assert props["guidanceScale"]["type"] == "number"
+    assert (props["guidanceScale"]["minimum"], props["guidanceScale"]["maximum"]) == (1, 10)
+    assert props["guidanceScale"]["default"] == 1
+    assert props["seed"]["type"] == "integer"
+    assert (props["seed"]["minimum"], props["seed"]["maximum"], props["seed"]["default"]) == (
+        0,
+        2147483647,
+        1,
+    )
+    assert props["callbackUrl"]["type"] == "string"
+    assert props["callbackUrl"]["pattern"] == "^https?://"
+    assert "default" not in props["callbackUrl"]
+    for name, prop in props.items():
+        assert prop.get("description"), name
+        assert "video" not in prop["description"].lower(), name
+
+    get = tools["get_task"].input_schema
+    assert set(get["properties"]) == {"taskid", "tasktoken"}
+    assert get.get("required", []) == []
+    kill = tools["kill_task"].input_schema
+    assert set(kill["properties"]) == {"taskid", "socketaccesstoken"}
+    assert kill.get("required", []) == []
+    cancel = tools["cancel_task"].input_schema
+    assert set(cancel["properties"]) == {"taskid"}
+    assert cancel["required"] == ["taskid"]
+    for schema in (get, kill, cancel):
+        for prop in schema["properties"].values():
+            assert prop["type"] == "string"
+
+    for tool in tools.values():
+        assert tool.output_schema is not None
+        assert set(tool.output_schema["properties"]) >= {
+            "taskid",
+            "socketaccesstoken",
+            "status",
+            "done",
+            "succeeded",
+            "outputs",
+            "totalcost",
+            "elapsedseconds",
+            "error",
+        }
+        assert tool.annotations is not None
+        assert tool.annotations.open_world_hint is True
+        assert tool.title
+    assert tools["get_task"].annotations and tools["get_task"].annotations.read_only_hint is True
+    for name in ("kill_task", "cancel_task"):
+        annotations = tools[name].annotations
+        assert annotations is not None
+        assert annotations.destructive_hint is True
+        assert annotations.read_only_hint is False
+    gen_annotations = tools["generate_image"].annotations
+    assert gen_annotations is not None
+    assert gen_annotations.read_only_hint is False
+    assert gen_annotations.destructive_hint is False
+
+
+async def test_generate_image_returns_links_text_and_structured(emulator: EmulatorServer, mode: str) -> None:
+    async with connect(settings_for(emulator), mode) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        result = await client.call_tool("generate_image", {"prompt": "a red fox in snow", "size": "1152x864"})
+    assert not result.is_error, text_of(result)
+    data = structured(result)
+    output_schema = tools["generate_image"].output_schema
+    assert output_schema is not None
+    jsonschema.validate(data, output_schema)
+    assert data["done"] is True
+    assert data["succeeded"] is True
+    assert data["status"] == "task_postprocess_end"
+    assert data["error"] is None
+    assert data["totalcost"] > 0
+    [output] = data["outputs"]
+    assert output["contenttype"] == "image/png"
+    [link] = [block for block in result.content if isinstance(block, ResourceLink)]
+    assert str(link.uri) == output["url"]
+    assert link.mime_type == "image/png"
+    assert link.size == output["size"]
+    assert link.name == "0.png"
+    text = text_of(result)
+    assert data["taskid"] in text
+    assert output["url"] in text
+    assert "task_postprocess_end" in text
+    task = emulator.emulator.tasks[data["taskid"]]
+    assert task.inputs["size"] == "1152x864"
+    assert data["socketaccesstoken"] == task.token
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        ({}, "prompt"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "   \n"}, "the prompt is blank"),
+        ({"prompt": "x", "size": "1000x1000"}, "size"),
+        ({"prompt": "x", "guidanceScale": 0.5}, "guidanceScale"),
+        ({"prompt": "x", "guidanceScale": 10.01}, "guidanceScale"),
+        ({"prompt": "x", "seed": -1}, "seed"),
+        ({"prompt": "x", "seed": 2147483648}, "seed"),
+        ({"prompt": "x", "seed": 1.5}, "seed"),
+        ({"prompt": "x", "watermark": "maybe"}, "watermark"),
+        ({"prompt": "x", "callbackUrl": "ftp://example.com/hook"}, "callbackUrl must be an absolute http"),
+        ({"prompt": "x", "callbackUrl": "example.com/hook"}, "callbackUrl must be an absolute http"),
+    ],
+)
+async def test_invalid_input_is_refused_before_any_paid_call(
+    emulator: EmulatorServer, arguments: dict[str, Any], words: str
+) -> None:
+    async with connect(settings_for(emulator)) as client:
+        result = await client.call_tool("generate_image", arguments)
+    assert result.is_error
+    assert words in text_of(result)
+    assert emulator.emulator.requests == []
+
+
+async def test_all_inputs_reach_wiro_as_documented(emulator: EmulatorServer) -> None:
+    async with connect(settings_for(emulator)) as client:
+        result = await client.call_tool(
+            "generate_image",
+            {
+                "prompt": "lion",
+                "size": "1512x648",
+                "watermark": True,
+                "guidanceScale": 7.5,
+                "seed": 0,
+                "callbackUrl": "https://example.com/done",
+            },
+        )
+    assert not result.is_error
+    run = next(r for r in emulator.emulator.requests if r.path.endswith(RUN_PATH))
+    assert run.json() == {
+        "prompt": "lion",
+        "size": "1512x648",
+        "watermark": "true",
+        "guidanceScale": 7.5,
+        "seed": 0,
+        "callbackUrl": "https://example.com/done",
+    }
+
+
+async def test_failed_task_is_an_error_that_names_the_task(emulator: EmulatorServer) -> None:
+    async with connect(settings_for(emulator)) as client:
+        result = await client.call_tool("generate_image", {"prompt": f"fox {FAIL_MARKER}"})
+    assert result.is_error
+    data = structured(result)
+    assert data["done"] is True
+    assert data["succeeded"] is False
+    assert data["outputs"] == []
+    assert "exited with code 1" in data["error"]
+    assert data["taskid"] in text_of(result)
+    assert "Emulated failure" in text_of(result)
+
+
+async def test_task_error_is_an_error(emulator: EmulatorServer) -> None:
+    async with connect(settings_for(emulator)) as client:
+        result = await client.call_tool("generate_image", {"prompt": f"fox {ERROR_MARKER}"})
+    assert result.is_error
+    assert structured(result)["status"] == "task_error"
+    assert "could not be started" in text_of(result)
+
+
+async def test_wait_limit_hands_back_the_task(emulator_factory: Callable[..., EmulatorServer]) -> None:
+    server = emulator_factory(timings=QUEUED)
+    async with connect(settings_for(server, wait_timeout=0.3)) as client:
+        result = await client.call_tool("generate_image", {"prompt": "slow fox"})
+        assert not result.is_error
+        data = structured(result)
+        assert data["done"] is False
+        assert data["status"] == "task_queue"
+        assert data["socketaccesstoken"]
+        assert f'get_task with taskid "{data["taskid"]}"' in data["next"]
+        assert "get_task" in text_of(result)
+        # The task is there and can be picked up by id or by token.
+        by_id = await client.call_tool("get_task", {"taskid": data["taskid"]})
+        by_token = await client.call_tool("get_task", {"tasktoken": data["socketaccesstoken"]})
+    assert structured(by_id)["taskid"] == structured(by_token)["taskid"] == data["taskid"]
+    assert structured(by_id)["status"] == "task_queue"
+    assert server.emulator.count(RUN_PATH) == 1
+
+
+async def test_get_task_returns_the_finished_image(emulator: EmulatorServer) -> None:
+    async with connect(settings_for(emulator)) as client:
+        made = structured(await client.call_tool("generate_image", {"prompt": "fox"}))
+        again = await client.call_tool("get_task", {"taskid": made["taskid"]})
+    assert not again.is_error
+    assert structured(again)["outputs"] == made["outputs"]
+    assert any(isinstance(block, ResourceLink) for block in again.content)
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "words"),
+    [
+        ("get_task", {}, "Give exactly one of taskid or tasktoken"),
+        ("get_task", {"taskid": "1", "tasktoken": "t"}, "not both"),
+        ("get_task", {"taskid": "  "}, "not neither"),
+        ("kill_task", {}, "Give exactly one of taskid or socketaccesstoken"),
+        ("kill_task", {"taskid": "1", "socketaccesstoken": "t"}, "not both"),
+        ("cancel_task", {}, "taskid"),
+        ("cancel_task", {"taskid": ""}, "taskid"),
+    ],
+)
+async def test_task_tools_need_exactly_one_identifier(
+    emulator: EmulatorServer, tool: str, arguments: dict[str, Any], words: str
+) -> None:
+    async with connect(settings_for(emulator)) as client:
+        result = await client.call_tool(tool, arguments)
+    assert result.is_error
+    assert words in text_of(result)
+    assert emulator.emulator.requests == []
+
+
+async def test_get_task_unknown(emulator: EmulatorServer) -> None:
+    async with connect(settings_for(emulator)) as client:
+        result = await client.call_tool("get_task", {"taskid": "31337"})
+    assert result.is_error
+    assert "There is no task yet." in text_of(result)
+    assert "31337" in text_of(result)
+
+
+async def test_cancel_task_while_queued(emulator_factory: Callable[..., EmulatorServer]) -> None:
+    server = emulator_factory(timings=QUEUED)
+    async with connect(settings_for(server, wait_timeout=0)) as client:
+        started = structured(await client.call_tool("generate_image", {"prompt": "x"}))
+        result = await client.call_tool("cancel_task", {"taskid": started["taskid"]})
+    assert not result.is_error
+    assert structured(result)["status"] == "task_cancel"
+    assert "Cancel requested" in text_of(result)
+    assert server.emulator.task_status(started["taskid"]) == "task_cancel"
+
+
+async def test_cancel_task_while_running_points_to_kill(
+    emulator_factory: Callable[..., EmulatorServer],
+) -> None:
+    server = emulator_factory(timings=RUNNING)
+    async with connect(settings_for(server, wait_timeout=0)) as client:
+        started = structured(await client.call_tool("generate_image", {"prompt": "x"}))
+        refused = await client.call_tool("cancel_task", {"taskid": started["taskid"]})
+        killed = await client.call_tool("kill_task", {"socketaccesstoken": started["socketaccesstoken"]})
+    assert refused.is_error
+    assert "not in a cancellable state" in text_of(refused)
+    assert "kill_task" in text_of(refused)
+    assert not killed.is_error
+    assert structured(killed)["status"] == "task_cancel"
+    assert server.emulator.tasks[started["taskid"]].stopped == "kill"
+
+
+async def test_missing_credentials(mode: str) -> None:
+    async with connect(Settings(), mode) as client:
+        assert len((await client.list_tools()).tools) == 4
+        for tool, arguments in [
+            ("generate_image", {"prompt": "x"}),
+            ("get_task", {"taskid": "1"}),
+            ("kill_task", {"taskid": "1"}),
+            ("cancel_task", {"taskid": "1"}),
+        ]:
+            result = await client.call_tool(tool, arguments)
+            assert result.is_error
+            assert "WIRO_API_KEY" in text_of(result)
+
+
+async def test_auth_failure_is_explained_without_secrets(emulator: EmulatorServer) -> None:
+    settings = settings_for(emulator)
+    wrong = Settings(api_key=settings.api_key, api_secret=None, base_url=settings.base_url)
+    async with connect(wrong) as client:
+        result = await client.call_tool("generate_image", {"prompt": "x"})
+    assert result.is_error
+    text = text_of(result)
+    assert "Project requires signature authentication" in text
+    assert API_KEY not in text
+    assert API_SECRET not in text
+    assert emulator.emulator.tasks == {}
+
+
+async def test_key_only_project_end_to_end(emulator_factory: Callable[..., EmulatorServer]) -> None:
+    server = emulator_factory(project=Project(api_key="solo-key", api_secret=None))
+    async with connect(settings_for(server, secret=False)) as client:
+        result = await client.call_tool("generate_image", {"prompt": "x"})
+    assert structured(result)["succeeded"] is True
+
+
+async def test_concurrency_limit_gives_advice(emulator_factory: Callable[..., EmulatorServer]) -> None:
+    server = emulator_factory(timings=QUEUED, max_active=1)
+    async with connect(settings_for(server, wait_timeout=0)) as client:
+        first = await client.call_tool("generate_image", {"prompt": "x"})
+        second = await client.call_tool("generate_image", {"prompt": "y"})
+    assert not first.is_error
+    assert second.is_error
+    assert "error code 96" in text_of(second)
+    assert "Wait for a running task to end" in text_of(second)
+
+
+async def test_unreachable_wiro_is_explained() -> None:
+    dead = Settings(api_key=SecretStr("k"), api_secret=SecretStr("s"), base_url="http://127.0.0.1:9/v1")
+    async with connect(dead) as client:
+        result = await client.call_tool("generate_image", {"prompt": "x"})
+    assert result.is_error
+    assert "could not connect to Wiro at http://127.0.0.1:9/v1" in text_of(result)
