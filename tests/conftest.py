@@ -14,7 +14,7 @@ from mcp import Client
 from pydantic import SecretStr
 
 from wiro_seedream_mcp.app import build_server
-from wiro_seedream_mcp.config import Settings
+from wiro_seedream_mcp.config import Settings, default_socket_url
 from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Project, Timings, WiroEmulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -78,12 +78,15 @@ def emulator(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
     return emulator_factory()
 
 
-def settings_for(server: EmulatorServer, *, wait_timeout: float = 10.0, secret: bool = True) -> Settings:
+def settings_for(
+    server: EmulatorServer, *, wait_timeout: float = 10.0, secret: bool = True, socket: bool = True
+) -> Settings:
     return Settings(
         api_key=SecretStr(server.emulator.project.api_key),
         api_secret=SecretStr(server.emulator.project.api_secret or "") if secret else None,
         base_url=server.base_url,
         wait_timeout=wait_timeout,
+        socket_url=default_socket_url(server.base_url) if socket else None,
     )
 
 

@@ -42,9 +42,18 @@ def client_for(
     return WiroClient(http, base_url=server.base_url, auth=auth)
 
 
-def mock_client(handler: Callable[[httpx.Request], httpx.Response]) -> WiroClient:
+def mock_client(
+    handler: Callable[[httpx.Request], httpx.Response], sleeps: list[float] | None = None
+) -> WiroClient:
+    """A client on a mock transport whose back-off sleeps are recorded instead of slept."""
+    recorded = [] if sleeps is None else sleeps
+
+    async def sleep(seconds: float) -> None:
+        recorded.append(seconds)
+
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return WiroClient(http, base_url="https://api.wiro.ai/v1", auth=WiroAuth(SecretStr("k"), SecretStr("s")))
+    auth = WiroAuth(SecretStr("k"), SecretStr("s"))
+    return WiroClient(http, base_url="https://api.wiro.ai/v1", auth=auth, sleep=sleep)
 
 
 async def test_run_then_detail_until_done(emulator: EmulatorServer, http: httpx.AsyncClient) -> None:

@@ -46,7 +46,7 @@ async def test_tools_list_schemas_exactly(mode: str) -> None:
     gen = tools["generate_image"].input_schema
     props = gen["properties"]
     assert gen["required"] == ["prompt"]
-    assert list(props) == ["prompt", "size", "watermark", "guidanceScale", "seed", "callbackUrl"]
+    assert list(props) == ["prompt", "size", "watermark", "guidanceScale", "seed", "callbackUrl", "wait"]
     assert props["prompt"]["type"] == "string"
     assert props["prompt"]["minLength"] == 1
     assert "default" not in props["prompt"]
@@ -67,13 +67,19 @@ async def test_tools_list_schemas_exactly(mode: str) -> None:
     assert props["callbackUrl"]["type"] == "string"
     assert props["callbackUrl"]["pattern"] == "^https?://"
     assert "default" not in props["callbackUrl"]
+    assert props["wait"]["type"] == "boolean"
+    assert props["wait"]["default"] is True
     for name, prop in props.items():
         assert prop.get("description"), name
         assert "video" not in prop["description"].lower(), name
 
     get = tools["get_task"].input_schema
-    assert set(get["properties"]) == {"taskid", "tasktoken"}
+    assert list(get["properties"]) == ["taskid", "tasktoken", "wait"]
     assert get.get("required", []) == []
+    get_wait = get["properties"].pop("wait")
+    assert get_wait["type"] == "number"
+    # 0 to the configured wait limit (50 s unless WIRO_WAIT_TIMEOUT says otherwise).
+    assert (get_wait["minimum"], get_wait["maximum"], get_wait["default"]) == (0, 50, 0)
     kill = tools["kill_task"].input_schema
     assert set(kill["properties"]) == {"taskid", "socketaccesstoken"}
     assert kill.get("required", []) == []

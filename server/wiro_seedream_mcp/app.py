@@ -4,8 +4,8 @@ Tool functions stay thin: check the input, call the Wiro client, hand the task t
 :mod:`.results`. Waiting lives in :mod:`.follow`, the API in :mod:`.wiro`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: the tool signatures are evaluated when the
+# tools are registered, and get_task's wait bound is a value known only then.
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,11 +21,11 @@ from pydantic import Field, ValidationError
 
 from . import __version__
 from .config import ConfigError, Settings
-from .follow import follow
+from .follow import PROGRESS_TOTAL, TaskFollower, stop_quietly
 from .results import TaskResult, pending_hint, task_result
 from .wiro.client import WiroClient, exactly_one
 from .wiro.errors import WiroError
-from .wiro.models import Task
+from .wiro.models import Task, TaskStatus
 from .wiro.seedream import (
     DEFAULT_GUIDANCE,
     DEFAULT_SEED,
@@ -119,7 +119,7 @@ def build_server(settings: Settings | None = None) -> MCPServer[AppState]:
         version=__version__,
         lifespan=lifespan,
     )
-    _register_tools(server)
+    _register_tools(server, settings.wait_timeout)
     return server
 
 
@@ -127,19 +127,39 @@ def _state(ctx: Context[AppState]) -> AppState:
     return ctx.request_context.lifespan_context
 
 
+def _follower(ctx: Context[AppState], state: AppState, task: Task) -> TaskFollower:
+    async def progress(value: float, message: str) -> None:
+        await ctx.report_progress(value, PROGRESS_TOTAL, message)
+
+    return TaskFollower(
+        state.client(),
+        task.id,
+        token=task.socketaccesstoken or None,
+        socket_url=state.settings.socket_url,
+        on_progress=progress,
+        status=task.status,
+    )
+
+
 def _tool_error(exc: WiroError, action: str) -> ToolError:
     about = f" (task {exc.taskid})" if exc.taskid else ""
     return ToolError(f"Wiro could not {action}{about}: {exc}")
 
 
-def _register_tools(server: MCPServer[AppState]) -> None:
+def _register_tools(server: MCPServer[AppState], wait_limit: float) -> None:
+    _register_generate(server)
+    _register_task_tools(server, wait_limit)
+
+
+def _register_generate(server: MCPServer[AppState]) -> None:
     @server.tool(
         name="generate_image",
         title="Generate an image with Seedream 3.0",
         description=(
             "Make one image from a text prompt with ByteDance Seedream 3.0 on Wiro.ai. Starts a paid "
-            "task and waits for it; returns the image as a link with its task id. If the image is not "
-            "ready in time, returns the task id instead: then call get_task, do not generate again."
+            "task and waits for it, reporting progress; returns the image as a link with its task id. "
+            "If the image is not ready in time, returns the task id instead: then call get_task with "
+            "wait, do not generate again. Cancelling the call stops the task on Wiro."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
@@ -153,6 +173,16 @@ def _register_tools(server: MCPServer[AppState]) -> None:
         guidanceScale: GuidanceScale = DEFAULT_GUIDANCE,
         seed: Seed = DEFAULT_SEED,
         callbackUrl: CallbackUrl = None,
+        wait: Annotated[
+            bool,
+            Field(
+                title="Wait",
+                description=(
+                    "Wait for the image (true, the default) or return the task id right after the "
+                    "task was started (false), to pick it up later with get_task."
+                ),
+            ),
+        ] = True,
     ) -> TaskOutcome:
         try:
             inputs = SeedreamInputs(
@@ -172,28 +202,45 @@ def _register_tools(server: MCPServer[AppState]) -> None:
         except WiroError as exc:
             raise _tool_error(exc, "start the task") from exc
 
-        timeout = state.settings.wait_timeout
-        started = anyio.current_time()
-        try:
-            task = await follow(client, receipt.taskid, max_wait=timeout)
-        except WiroError as exc:
-            # The task exists and may still finish: hand back its id, never lose it.
+        # From here on the task exists and is paid for: every way out reports its id.
+        accepted = Task(
+            id=receipt.taskid, socketaccesstoken=receipt.socketaccesstoken, status=TaskStatus.QUEUE
+        )
+        if not wait:
             return task_result(
-                Task(id=receipt.taskid, socketaccesstoken=receipt.socketaccesstoken, status="unknown"),
+                accepted, lead="Task started.", next_step=pending_hint(accepted, state.settings)
+            )
+        follower = _follower(ctx, state, accepted)
+        try:
+            await follower.note(TaskStatus.QUEUE)
+            task = await follower.wait(state.settings.wait_timeout)
+        except anyio.get_cancelled_exc_class():
+            log.warning("task %s: the call was cancelled while it waited; stopping the task", receipt.taskid)
+            await stop_quietly(client, receipt.taskid, follower.status)
+            raise
+        except Exception as exc:
+            log.warning("task %s: following it failed", receipt.taskid, exc_info=True)
+            return task_result(
+                accepted.model_copy(update={"status": follower.status}),
                 error=f"the task was started, but checking on it failed: {exc}",
-                next_step=f'Call get_task with taskid "{receipt.taskid}" to check on it.',
+                next_step=pending_hint(accepted, state.settings),
             )
         if task.done:
             return task_result(task, cancelled_is_error=True)
-        return task_result(task, next_step=pending_hint(task, round(anyio.current_time() - started)))
+        return task_result(
+            task, next_step=pending_hint(task, state.settings, waited=state.settings.wait_timeout)
+        )
 
+
+def _register_task_tools(server: MCPServer[AppState], wait_limit: float) -> None:
     @server.tool(
         name="get_task",
         title="Get a Seedream task",
         description=(
             "Look up a Wiro task by its taskid or its tasktoken (give exactly one): its status, and its "
-            "images once it has finished. Use it to pick up a task that generate_image handed back "
-            "before its image was ready."
+            "images once it has finished. With wait, keeps waiting (reporting progress) up to that many "
+            "seconds for it to finish: the way to pick up a task that generate_image handed back "
+            "before its image was ready. Cancelling this call does not stop the task."
         ),
         annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
     )
@@ -203,14 +250,31 @@ def _register_tools(server: MCPServer[AppState]) -> None:
         tasktoken: Annotated[
             MaybeText, optional_text("The task's token (socketaccesstoken), instead of taskid.")
         ] = None,
+        wait: Annotated[
+            float,
+            Field(
+                ge=0,
+                le=wait_limit,
+                title="Wait",
+                description=(
+                    f"Seconds to wait for the task to finish, 0 to {wait_limit:g}; 0 (the default) "
+                    "answers at once."
+                ),
+            ),
+        ] = 0,
     ) -> TaskOutcome:
         _exactly_one(taskid=taskid, tasktoken=tasktoken)
-        client = _state(ctx).client()
+        state = _state(ctx)
+        client = state.client()
         try:
             task = await client.detail(taskid=taskid, tasktoken=tasktoken)
+            if not task.done and wait > 0:
+                task = await _follower(ctx, state, task).wait(wait)
         except WiroError as exc:
             raise _tool_error(exc, "look up the task") from exc
-        return task_result(task, next_step=None if task.done else pending_hint(task))
+        if task.done:
+            return task_result(task)
+        return task_result(task, next_step=pending_hint(task, state.settings, waited=wait))
 
     @server.tool(
         name="kill_task",

@@ -16,6 +16,9 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 DEFAULT_BASE_URL = "https://api.wiro.ai/v1"
+WIRO_API_HOST = "api.wiro.ai"
+WIRO_SOCKET_URL = "wss://socket.wiro.ai/v1"
+_SOCKET_OFF = ("off", "none", "no", "false", "0", "disabled")
 DEFAULT_WAIT_TIMEOUT = 50.0
 # Hosts give up on a tool call after about a minute; an hour is the most a waiting
 # call may ever be told to wait.
@@ -45,6 +48,8 @@ class Settings:
     api_secret: SecretStr | None = None
     base_url: str = DEFAULT_BASE_URL
     wait_timeout: float = DEFAULT_WAIT_TIMEOUT
+    # Where task events are pushed; None = follow tasks by polling only.
+    socket_url: str | None = WIRO_SOCKET_URL
     # Names of variables that were set but ignored, for `doctor` and the logs.
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -65,11 +70,13 @@ class Settings:
         secret = _clean(env.get("WIRO_API_SECRET"))
         if secret is not None and key is None:
             notes.append("WIRO_API_SECRET is set but WIRO_API_KEY is not: the secret is unused")
+        base_url = _base_url(_clean(env.get("WIRO_API_BASE_URL")))
         return cls(
             api_key=SecretStr(key) if key else None,
             api_secret=SecretStr(secret) if secret else None,
-            base_url=_base_url(_clean(env.get("WIRO_API_BASE_URL"))),
+            base_url=base_url,
             wait_timeout=_wait_timeout(_clean(env.get("WIRO_WAIT_TIMEOUT"))),
+            socket_url=_socket_url(_clean(env.get("WIRO_SOCKET_URL")), base_url),
             notes=tuple(notes),
         )
 
@@ -105,3 +112,25 @@ def _wait_timeout(raw: str | None) -> float:
             f"WIRO_WAIT_TIMEOUT must be between 0 and {MAX_WAIT_TIMEOUT:g} seconds; got {raw!r}"
         )
     return value
+
+
+def default_socket_url(base_url: str) -> str:
+    """Wiro's own socket for Wiro's API; for any other base (the emulator, a proxy) its ``/socket``."""
+    parts = urlsplit(base_url)
+    if parts.hostname == WIRO_API_HOST:
+        return WIRO_SOCKET_URL
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/socket"
+
+
+def _socket_url(raw: str | None, base_url: str) -> str | None:
+    if raw is None:
+        return default_socket_url(base_url)
+    if raw.lower() in _SOCKET_OFF:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+        raise ConfigError(
+            f"WIRO_SOCKET_URL must be a ws:// or wss:// URL such as {WIRO_SOCKET_URL}, or 'off'; got {raw!r}"
+        )
+    return raw

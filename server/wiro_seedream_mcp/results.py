@@ -5,6 +5,7 @@ from __future__ import annotations
 from mcp.types import CallToolResult, ContentBlock, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
+from .config import Settings
 from .wiro.models import Task, TaskStatus
 
 
@@ -120,9 +121,11 @@ def task_result(
     )
 
 
-def pending_hint(task: Task, waited: float | None = None) -> str:
+def pending_hint(task: Task, settings: Settings, *, waited: float = 0) -> str:
+    """Tell the agent how to pick the task up: get_task with the longest wait it may ask for."""
     since = f" after waiting {waited:g} s" if waited else ""
+    wait = f", wait={settings.wait_timeout:g}" if settings.wait_timeout else ""
     return (
         f"The task is not lost: it is still {task.status}{since}. "
-        f'Call get_task with taskid "{task.id}" to check on it again.'
+        f'Call get_task with taskid "{task.id}"{wait} to wait for it and get the image.'
     )

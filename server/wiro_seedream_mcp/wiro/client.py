@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
+import anyio
 import httpx2 as httpx
 from pydantic import ValidationError
 
@@ -29,6 +35,36 @@ from .signing import WiroAuth
 
 log = logging.getLogger(__name__)
 
+_RETRY_STATUSES = frozenset({408, 429})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of the calls that are safe to repeat, with exponential backoff and full jitter.
+
+    ``Run`` is paid, so it is repeated only when the request certainly never left this machine
+    (a connection that could not be opened); every other failure of ``Run`` is final.
+    """
+
+    attempts: int = 4
+    base_delay: float = 0.25
+    max_delay: float = 4.0
+    max_retry_after: float = 20.0
+
+    def delay(self, retry: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**retry))
+
+
+def retryable(exc: WiroError, *, idempotent: bool) -> bool:
+    if isinstance(exc, WiroConnectionError):
+        return idempotent or not exc.sent
+    if not idempotent or exc.status is None:
+        return False
+    return exc.status in _RETRY_STATUSES or exc.status >= 500
+
+
 _AUTH_WORDS = ("authorization", "signature", "api key", "apikey", "x-api-key", "unauthorized")
 
 
@@ -46,10 +82,24 @@ def exactly_one(**fields: str | None) -> dict[str, str]:
 class WiroClient:
     """Wiro's Run and Task endpoints over one shared :class:`httpx2.AsyncClient`."""
 
-    def __init__(self, http: httpx.AsyncClient, *, base_url: str, auth: WiroAuth) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        auth: WiroAuth,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
         self._auth = auth
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self._http
 
     @property
     def base_url(self) -> str:
@@ -57,7 +107,7 @@ class WiroClient:
 
     async def run(self, inputs: SeedreamInputs) -> RunReceipt:
         """Start one Seedream task. Paid: never retried once the request may have been sent."""
-        data = await self._post(RUN_PATH, inputs.to_wire())
+        data = await self._post(RUN_PATH, inputs.to_wire(), idempotent=False)
         try:
             answer = RunResponse.model_validate(data)
         except ValidationError as exc:
@@ -85,7 +135,7 @@ class WiroClient:
     async def _task_call(self, path: str, body: dict[str, str]) -> Task:
         ident = next(iter(body.values()))
         try:
-            data = await self._post(path, body)
+            data = await self._post(path, body, idempotent=True)
         except WiroError as exc:
             if exc.taskid is None and "taskid" in body:
                 exc.taskid = body["taskid"]
@@ -100,7 +150,27 @@ class WiroClient:
             )
         return answer.tasklist[0]
 
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, path: str, body: dict[str, Any], *, idempotent: bool) -> dict[str, Any]:
+        retry = 0
+        while True:
+            try:
+                return await self._post_once(path, body)
+            except WiroError as exc:
+                if retry + 1 >= self._retry.attempts or not retryable(exc, idempotent=idempotent):
+                    raise
+                delay = self._retry.delay(retry, exc.retry_after)
+                retry += 1
+                log.warning(
+                    "%s failed (%s); retry %d of %d in %.2f s",
+                    path,
+                    exc,
+                    retry,
+                    self._retry.attempts - 1,
+                    delay,
+                )
+                await self._sleep(delay)
+
+    async def _post_once(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self._base_url + path
         try:
             response = await self._http.post(url, json=body, auth=self._auth)
@@ -120,7 +190,32 @@ class WiroClient:
         return _decode(path, response)
 
 
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    date = response.headers.get("date")
+    now = parsedate_to_datetime(date) if date else datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
 def _decode(path: str, response: httpx.Response) -> dict[str, Any]:
+    try:
+        return _decode_body(path, response)
+    except WiroError as exc:
+        exc.retry_after = _retry_after(response)
+        raise
+
+
+def _decode_body(path: str, response: httpx.Response) -> dict[str, Any]:
     status = response.status_code
     try:
         data = json.loads(response.content)

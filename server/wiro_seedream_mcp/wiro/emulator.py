@@ -5,7 +5,10 @@ It is a real HTTP server on 127.0.0.1 that answers like Wiro does:
 * ``POST /v1/Run/bytedance/text-to-image-seedream-v3`` validates the inputs like Wiro and
   starts a task;
 * ``POST /v1/Task/Detail`` / ``Task/Kill`` / ``Task/Cancel`` look after tasks;
-* ``GET /cdn/<uuid>/0.png`` serves a real PNG of the requested size.
+* ``GET /cdn/<uuid>/0.png`` serves a real PNG of the requested size;
+* ``/v1/socket`` is the task socket: after ``{"type": "task_info", "tasktoken": ...}`` it
+  pushes ``{type, id, tasktoken, message, result}`` frames as the task moves, like
+  ``wss://socket.wiro.ai/v1`` (``socket=False`` turns it off).
 
 Every request is authenticated like a Wiro project: signature projects need ``x-api-key``,
 ``x-nonce`` and ``x-signature`` (and a nonce is never accepted twice), key-only projects
@@ -16,11 +19,13 @@ Tasks walk through the documented statuses on a clock (:class:`Timings`). A prom
 contains ``[emulator:fail]`` ends with a non-zero exit and no output; one that contains
 ``[emulator:error]`` ends ``task_error`` before it runs.
 
-Every request is recorded in :attr:`WiroEmulator.requests`, for tests.
+Every request is recorded in :attr:`WiroEmulator.requests`, for tests, and
+:meth:`WiroEmulator.inject` makes chosen requests fail the way a network or a gateway does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
+    from starlette.websockets import WebSocket
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +96,21 @@ class RecordedRequest:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+@dataclass
+class Fault:
+    """Make the next ``times`` requests to a path ending in ``path`` fail.
+
+    ``kind``: ``"503"`` and ``"429"`` answer before doing anything (429 with ``Retry-After``);
+    ``"502-after"`` does the work, then answers like a failing gateway, so the client cannot
+    know the request took effect.
+    """
+
+    path: str
+    kind: str
+    times: int = 1
+    retry_after: str = "0"
 
 
 def _schedule(timings: Timings, failure: str | None) -> list[tuple[float, str]]:
@@ -181,19 +202,41 @@ class WiroEmulator:
         timings: Timings | None = None,
         *,
         max_active: int | None = None,
+        socket: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.project = project or Project()
         self.timings = timings or Timings()
         self.max_active = max_active
+        self.socket = socket
         self.clock = clock
         self.tasks: dict[str, EmulatedTask] = {}
         self.requests: list[RecordedRequest] = []
+        self.faults: list[Fault] = []
+        self.socket_sessions = 0
         self._seen_nonces: set[str] = set()
         self._next_id = 100_000 + secrets.randbelow(800_000)
         self._lock = threading.Lock()
 
     # -- state ---------------------------------------------------------------------------
+
+    def inject(self, path: str, kind: str, times: int = 1, retry_after: str = "0") -> None:
+        self.faults.append(Fault(path, kind, times, retry_after))
+
+    def _fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and path.endswith(fault.path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def finished_at(self, taskid: str) -> float:
+        """When the task reached its final status, on the emulator's clock."""
+        task = self.tasks[taskid]
+        if task.stopped_at is not None:
+            return task.stopped_at
+        return task.created + task.schedule[-1][0]
 
     def task_status(self, taskid: str) -> str:
         return self.tasks[taskid].status(self.clock())
@@ -392,12 +435,56 @@ class WiroEmulator:
             "size": str(sum(int(o["size"]) for o in outputs)),
         }
 
+    # -- the task socket -------------------------------------------------------------------
+
+    async def _push_events(self, ws: WebSocket, base: str) -> None:
+        """Send each status of the subscribed task as it happens, then close (Wiro's protocol)."""
+        hello = await ws.receive_json()
+        token = str(hello.get("tasktoken", "")) if isinstance(hello, dict) else ""
+        task = next((t for t in self.tasks.values() if t.token == token), None)
+        if task is None or hello.get("type") != "task_info":
+            await ws.send_json({"type": "error", "message": "Task not found.", "result": False})
+            await ws.close()
+            return
+        sent = 0  # how many steps of the schedule were pushed
+        percent_sent = -1
+        while True:
+            now = self.clock()
+            status = task.status(now)
+            if status == TaskStatus.CANCEL:
+                await ws.send_json(self._frame(task, TaskStatus.CANCEL, None))
+                break
+            while sent < len(task.schedule) and task.schedule[sent][0] <= now - task.created:
+                step = task.schedule[sent][1]
+                message = self.render(task, base)["outputs"] if step == TaskStatus.POSTPROCESS_END else None
+                await ws.send_json(self._frame(task, step, message))
+                sent += 1
+            if status == TaskStatus.OUTPUT:
+                percent = math.floor(task.progress(now) * 10) * 10
+                if percent > percent_sent:
+                    percent_sent = percent
+                    progress = {"percentage": str(percent), "stepCurrent": percent // 10, "stepTotal": 10}
+                    await ws.send_json(self._frame(task, TaskStatus.OUTPUT, progress))
+            if status in TaskStatus.TERMINAL:
+                break
+            if not await _still_connected(ws, min(0.02, max(0.0, self._next_event(task, now) - now))):
+                return
+        await ws.close()
+
+    def _next_event(self, task: EmulatedTask, now: float) -> float:
+        upcoming = [task.created + offset for offset, _ in task.schedule if task.created + offset > now]
+        return min(upcoming, default=now)
+
+    @staticmethod
+    def _frame(task: EmulatedTask, kind: str, message: Any) -> dict[str, Any]:
+        return {"type": kind, "id": task.id, "tasktoken": task.token, "message": message, "result": True}
+
     # -- HTTP ----------------------------------------------------------------------------
 
     def app(self) -> Starlette:
         from starlette.applications import Starlette
         from starlette.responses import JSONResponse, Response
-        from starlette.routing import Route
+        from starlette.routing import Route, WebSocketRoute
 
         handlers: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
             "Detail": self.detail,
@@ -419,6 +506,15 @@ class WiroEmulator:
             record = RecordedRequest(request.method, request.url.path, headers, raw)
             self.requests.append(record)
             base = str(request.base_url).rstrip("/")
+            fault = self._fault(request.url.path)
+            if fault is not None and fault.kind in ("503", "429"):
+                record.outcome = f"fault {fault.kind}"
+                return Response(
+                    "Service Unavailable" if fault.kind == "503" else "Too Many Requests",
+                    status_code=int(fault.kind),
+                    headers={"retry-after": fault.retry_after} if fault.kind == "429" else None,
+                    media_type="text/plain",
+                )
             try:
                 self._authenticate(headers)
                 answer = dispatch(request.path_params, _json_body(headers, raw), base)
@@ -426,7 +522,21 @@ class WiroEmulator:
                 record.outcome = "unauthorized" if refused.status == 401 else "refused"
                 return JSONResponse(refused.body, status_code=refused.status)
             record.outcome = "ok"
+            if fault is not None:
+                record.outcome = f"fault {fault.kind}"
+                return Response("<html><body>502 Bad Gateway</body></html>", 502, media_type="text/html")
             return JSONResponse(answer)
+
+        async def task_socket(ws: WebSocket) -> None:
+            if not self.socket:
+                await ws.close()  # before accept: the upgrade is refused
+                return
+            await ws.accept()
+            self.socket_sessions += 1
+            try:
+                await self._push_events(ws, str(ws.base_url).rstrip("/").replace("ws", "http", 1))
+            except Exception:  # a client that goes away is normal here
+                log.debug("emulator: socket session ended", exc_info=True)
 
         async def cdn(request: Request) -> Response:
             data = self.output_png(request.path_params["uuid"])
@@ -439,12 +549,22 @@ class WiroEmulator:
 
         return Starlette(
             routes=[
+                WebSocketRoute("/v1/socket", task_socket),
                 Route("/v1/Run/{owner}/{model}", api, methods=["POST"]),
                 Route("/v1/Task/{action}", api, methods=["POST"]),
                 Route("/cdn/{uuid}/{name}", cdn, methods=["GET"]),
                 Route("/{path:path}", not_found, methods=["GET", "POST"]),
             ]
         )
+
+
+async def _still_connected(ws: WebSocket, seconds: float) -> bool:
+    """Wait up to ``seconds``, noticing when the client goes away (then False)."""
+    try:
+        message = await asyncio.wait_for(ws.receive(), timeout=seconds)
+    except TimeoutError:
+        return True
+    return bool(message.get("type") != "websocket.disconnect")
 
 
 def _json_body(headers: dict[str, str], raw: bytes) -> dict[str, Any]:
@@ -543,7 +663,13 @@ class EmulatorServer:
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self._asgi, interface="asgi3", log_level="warning", lifespan="off", access_log=False
+            self._asgi,
+            interface="asgi3",
+            ws="wsproto",
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -574,4 +700,4 @@ def serve_forever(emulator: WiroEmulator, host: str, port: int) -> None:
     """Serve in the foreground until interrupted (the ``emulator`` subcommand)."""
     import uvicorn
 
-    uvicorn.run(emulator.app(), host=host, port=port, log_level="info", lifespan="off")
+    uvicorn.run(emulator.app(), host=host, port=port, ws="wsproto", log_level="info", lifespan="off")

@@ -33,12 +33,15 @@ class WiroError(Exception):
         code: int | None = None,
         status: int | None = None,
         taskid: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.status = status
         self.taskid = taskid
+        # Seconds the server asked to wait before trying again (Retry-After), if it did.
+        self.retry_after = retry_after
 
     @property
     def advice(self) -> str | None:
