@@ -12,7 +12,7 @@ import httpx2 as httpx
 from wiro_seedream_mcp import __version__
 from wiro_seedream_mcp.wiro.png import png_size
 
-from .test_stdio import SCRIPT
+from .rawstdio import SCRIPT
 
 
 def _clean_env(**extra: str) -> dict[str, str]:

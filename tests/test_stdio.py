@@ -4,11 +4,6 @@ against the emulator as a real HTTP server."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
@@ -17,8 +12,7 @@ from mcp.types import ResourceLink
 from wiro_seedream_mcp.wiro.emulator import EmulatorServer
 
 from .conftest import API_KEY, API_SECRET
-
-SCRIPT = Path(sys.executable).parent / ("wiro-seedream-mcp.exe" if os.name == "nt" else "wiro-seedream-mcp")
+from .rawstdio import SCRIPT, RawServer
 
 
 def server_env(emulator: EmulatorServer, **extra: str) -> dict[str, str]:
@@ -52,78 +46,24 @@ async def test_generate_over_real_stdio(emulator: EmulatorServer, mode: str) -> 
     assert emulator.emulator.tasks[data["taskid"]].inputs["size"] == "832x1248"
 
 
-def _rpc(proc: subprocess.Popen[str], message: dict[str, Any]) -> None:
-    assert proc.stdin is not None
-    proc.stdin.write(json.dumps(message) + "\n")
-    proc.stdin.flush()
-
-
-def _read_response(proc: subprocess.Popen[str], request_id: int, seen: list[str]) -> dict[str, Any]:
-    assert proc.stdout is not None
-    while True:
-        line = proc.stdout.readline()
-        assert line, "the server closed stdout before answering"
-        seen.append(line)
-        message: dict[str, Any] = json.loads(line)
-        if message.get("id") == request_id:
-            return message
-
-
 def test_stdout_is_json_rpc_only_and_secrets_stay_out_of_stderr(emulator: EmulatorServer) -> None:
     """A failing call logs on stderr; stdout carries nothing but JSON-RPC; no secret shows anywhere."""
     wrong_secret = "wrong-secret-should-never-be-printed"
-    env = {**os.environ, **server_env(emulator, WIRO_API_SECRET=wrong_secret, WIRO_LOG_LEVEL="DEBUG")}
-    proc = subprocess.Popen(
-        [str(SCRIPT)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    seen: list[str] = []
+    server = RawServer(server_env(emulator, WIRO_API_SECRET=wrong_secret, WIRO_LOG_LEVEL="DEBUG"))
     try:
-        _rpc(
-            proc,
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "raw-test", "version": "0"},
-                },
-            },
-        )
-        init = _read_response(proc, 1, seen)
-        assert init["result"]["serverInfo"]["name"] == "wiro-seedream"
-        _rpc(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
-        _rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
-        assert len(_read_response(proc, 2, seen)["result"]["tools"]) == 4
-        _rpc(
-            proc,
-            {
-                "jsonrpc": "2.0",
-                "id": 3,
-                "method": "tools/call",
-                "params": {"name": "generate_image", "arguments": {"prompt": "x"}},
-            },
-        )
-        call = _read_response(proc, 3, seen)["result"]
+        assert server.initialize()["result"]["serverInfo"]["name"] == "wiro-seedream"
+        assert len(server.response(server.send("tools/list"))["result"]["tools"]) == 4
+        call = server.response(
+            server.send("tools/call", {"name": "generate_image", "arguments": {"prompt": "x"}})
+        )["result"]
         assert call["isError"] is True
         assert "Project authorization is not valid" in call["content"][0]["text"]
     finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=15)
-    assert proc.stdout is not None and proc.stderr is not None
-    seen.extend(proc.stdout.readlines())
-    stderr = proc.stderr.read()
-    assert proc.returncode == 0, stderr
-    for line in seen:
+        code, stderr = server.close()
+    assert code == 0, stderr
+    for line in server.lines:
         assert json.loads(line)["jsonrpc"] == "2.0"
     assert "generate_image" in stderr  # the failure was logged, on stderr
     for secret in (wrong_secret, API_KEY):
         assert secret not in stderr
-        assert all(secret not in line for line in seen)
+        assert all(secret not in line for line in server.lines)

@@ -36,6 +36,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -146,8 +147,9 @@ class EmulatedTask:
     stopped: str | None = None  # "cancel" or "kill"
     stopped_at: float | None = None
     stopped_wall: int = 0
-    png: bytes | None = None
+    png: Future[bytes] | None = None
     callbackurl: str = ""
+    changed: asyncio.Event | None = None  # set on Kill/Cancel, for the socket
 
     def status(self, now: float) -> str:
         if self.stopped is not None:
@@ -215,6 +217,8 @@ class WiroEmulator:
         self.faults: list[Fault] = []
         self.socket_sessions = 0
         self._seen_nonces: set[str] = set()
+        # Pictures are drawn off the event loop while their task runs, as Wiro's workers do.
+        self._painter = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wiro-emulator-png")
         self._next_id = 100_000 + secrets.randbelow(800_000)
         self._lock = threading.Lock()
 
@@ -300,6 +304,8 @@ class WiroEmulator:
                 callbackurl=str(body.get("callbackUrl") or ""),
             )
             self.tasks[taskid] = task
+        if failure is None:
+            self._paint(task)
         log.info("emulator: task %s queued (%s)", taskid, inputs["size"])
         return {"errors": [], "taskid": taskid, "socketaccesstoken": task.token, "result": True}
 
@@ -341,6 +347,8 @@ class WiroEmulator:
 
     def _stop(self, task: EmulatedTask, how: str, now: float) -> None:
         task.stopped, task.stopped_at, task.stopped_wall = how, now, int(time.time())
+        if task.changed is not None:
+            task.changed.set()
         log.info("emulator: task %s stopped by %s", task.id, how)
 
     def output_png(self, task_uuid: str) -> bytes | None:
@@ -349,12 +357,14 @@ class WiroEmulator:
             return None
         return self._png(task)
 
-    def _png(self, task: EmulatedTask) -> bytes:
-        if task.png is None:
-            width, height = dimensions(str(task.inputs["size"]))
-            key = f"{task.inputs['prompt']}|{task.inputs['seed']}|{task.id}"
-            task.png = gradient_png(width, height, key)
+    def _paint(self, task: EmulatedTask) -> Future[bytes]:
+        width, height = dimensions(str(task.inputs["size"]))
+        key = f"{task.inputs['prompt']}|{task.inputs['seed']}|{task.id}"
+        task.png = self._painter.submit(gradient_png, width, height, key)
         return task.png
+
+    def _png(self, task: EmulatedTask) -> bytes:
+        return (task.png or self._paint(task)).result()
 
     def render(self, task: EmulatedTask, base: str) -> dict[str, Any]:
         """The task as Wiro's Detail shows it: strings for numbers, "" for none."""
@@ -446,6 +456,17 @@ class WiroEmulator:
             await ws.send_json({"type": "error", "message": "Task not found.", "result": False})
             await ws.close()
             return
+        # Completes when the client goes away; a Kill or Cancel sets task.changed.
+        gone = asyncio.ensure_future(ws.receive())
+        task.changed = task.changed or asyncio.Event()
+        try:
+            await self._push_until_end(ws, task, base, gone, task.changed)
+        finally:
+            gone.cancel()
+
+    async def _push_until_end(
+        self, ws: WebSocket, task: EmulatedTask, base: str, gone: asyncio.Future[Any], changed: asyncio.Event
+    ) -> None:
         sent = 0  # how many steps of the schedule were pushed
         percent_sent = -1
         while True:
@@ -467,12 +488,21 @@ class WiroEmulator:
                     await ws.send_json(self._frame(task, TaskStatus.OUTPUT, progress))
             if status in TaskStatus.TERMINAL:
                 break
-            if not await _still_connected(ws, min(0.02, max(0.0, self._next_event(task, now) - now))):
+            waiter = asyncio.ensure_future(changed.wait())
+            done, _ = await asyncio.wait({gone, waiter}, timeout=max(0.0, self._next_event(task, now) - now))
+            waiter.cancel()
+            changed.clear()
+            if gone in done:
                 return
         await ws.close()
 
     def _next_event(self, task: EmulatedTask, now: float) -> float:
+        """When the socket has something new to say: the next status, or the next 10% of output."""
         upcoming = [task.created + offset for offset, _ in task.schedule if task.created + offset > now]
+        start, end = task.at(TaskStatus.START), task.at(TaskStatus.END)
+        if start is not None and end is not None and start <= now < end:
+            tenth = (end - start) / 10
+            upcoming.append(start + (math.floor((now - start) / tenth) + 1) * tenth + 1e-6)
         return min(upcoming, default=now)
 
     @staticmethod
@@ -556,15 +586,6 @@ class WiroEmulator:
                 Route("/{path:path}", not_found, methods=["GET", "POST"]),
             ]
         )
-
-
-async def _still_connected(ws: WebSocket, seconds: float) -> bool:
-    """Wait up to ``seconds``, noticing when the client goes away (then False)."""
-    try:
-        message = await asyncio.wait_for(ws.receive(), timeout=seconds)
-    except TimeoutError:
-        return True
-    return bool(message.get("type") != "websocket.disconnect")
 
 
 def _json_body(headers: dict[str, str], raw: bytes) -> dict[str, Any]:
