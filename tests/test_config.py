@@ -89,3 +89,26 @@ def test_secrets_never_in_repr_or_str() -> None:
 
 def test_missing_credentials_message_names_the_variable() -> None:
     assert "WIRO_API_KEY" in Settings().missing_credentials_message()
+
+
+def test_socket_url_follows_the_base_url() -> None:
+    assert Settings.from_env({}).socket_url == "wss://socket.wiro.ai/v1"
+    assert (
+        Settings.from_env({"WIRO_API_BASE_URL": "https://api.wiro.ai/v1"}).socket_url
+        == "wss://socket.wiro.ai/v1"
+    )
+    local = Settings.from_env({"WIRO_API_BASE_URL": "http://127.0.0.1:8787/v1"})
+    assert local.socket_url == "ws://127.0.0.1:8787/v1/socket"
+    proxied = Settings.from_env({"WIRO_API_BASE_URL": "https://proxy.example.com/wiro/v1"})
+    assert proxied.socket_url == "wss://proxy.example.com/wiro/v1/socket"
+
+
+@pytest.mark.parametrize("off", ["off", "OFF", "none", "false", "0"])
+def test_socket_can_be_switched_off(off: str) -> None:
+    assert Settings.from_env({"WIRO_SOCKET_URL": off}).socket_url is None
+
+
+def test_socket_url_is_checked() -> None:
+    assert Settings.from_env({"WIRO_SOCKET_URL": "wss://example.com/v1"}).socket_url == "wss://example.com/v1"
+    with pytest.raises(ConfigError, match="WIRO_SOCKET_URL must be a ws:// or wss:// URL"):
+        Settings.from_env({"WIRO_SOCKET_URL": "https://socket.wiro.ai/v1"})
