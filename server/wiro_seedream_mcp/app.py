@@ -69,11 +69,16 @@ class AppState:
         return self.wiro
 
 
+# Tasks one session may follow at once with room to spare: each holds a task socket while it
+# waits, and its Run/Detail calls need connections of their own beside it.
+CONCURRENT_TASKS = 128
+
+
 def http_client(timeout: float = 30.0) -> httpx.AsyncClient:
     """The one HTTP client of a server: pooled, sized for many concurrent tasks."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=10.0),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+        limits=httpx.Limits(max_connections=2 * CONCURRENT_TASKS, max_keepalive_connections=CONCURRENT_TASKS),
         headers={"user-agent": USER_AGENT},
     )
 

@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--api-secret", default=None, help="API secret of the emulated project")
     emu.add_argument("--key-only", action="store_true", help="emulate a key-only project (no signature)")
     emu.add_argument("--speed", type=float, default=1.0, help="time factor: 2 = twice as fast (default 1)")
+    emu.add_argument("--no-socket", action="store_true", help="refuse the task socket (clients must poll)")
 
     demo = sub.add_parser("demo", help="generate one image end to end through a real MCP client session")
     demo.add_argument("--prompt", default=None, help="what to draw (default: the model's example prompt)")
@@ -86,7 +87,7 @@ def run_emulator(args: Any) -> None:
         generate=base.generate / speed,
         postprocess=base.postprocess / speed,
     )
-    emulator = WiroEmulator(Project(api_key=key, api_secret=secret), timings)
+    emulator = WiroEmulator(Project(api_key=key, api_secret=secret), timings, socket=not args.no_socket)
     url = f"http://{args.host}:{args.port}/v1"
     lines = [
         f"Wiro emulator for Seedream 3.0 on {url}",
