@@ -40,10 +40,11 @@ def test_demo_without_credentials_uses_the_emulator(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "built-in Wiro emulator" in out.stdout
-    assert "tools: generate_image, get_task, kill_task, cancel_task" in out.stdout
+    assert "tools: generate_image, get_task, kill_task, cancel_task, list_tasks" in out.stdout
     assert "status:   task_postprocess_end (succeeded: True)" in out.stdout
     assert "fetched:  PNG 1280x720" in out.stdout
-    [saved] = tmp_path.glob("*-0.png")
+    assert "preview:  image/jpeg" in out.stdout
+    [saved] = tmp_path.glob("*.png")
     assert png_size(saved.read_bytes()) == (1280, 720)
     assert str(saved) in out.stdout
 

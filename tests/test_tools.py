@@ -41,7 +41,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 async def test_tools_list_schemas_exactly(mode: str) -> None:
     async with connect(Settings(), mode) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert list(tools) == ["generate_image", "get_task", "kill_task", "cancel_task"]
+    assert list(tools) == ["generate_image", "get_task", "kill_task", "cancel_task", "list_tasks"]
 
     gen = tools["generate_image"].input_schema
     props = gen["properties"]
@@ -90,6 +90,13 @@ async def test_tools_list_schemas_exactly(mode: str) -> None:
         for prop in schema["properties"].values():
             assert prop["type"] == "string"
 
+    listing = tools.pop("list_tasks")
+    limit = listing.input_schema["properties"]["limit"]
+    assert (limit["type"], limit["minimum"], limit["maximum"], limit["default"]) == ("integer", 1, 100, 20)
+    assert listing.annotations is not None
+    assert listing.annotations.read_only_hint is True
+    assert listing.output_schema is not None
+    assert "tasks" in listing.output_schema["properties"]
     for tool in tools.values():
         assert tool.output_schema is not None
         assert set(tool.output_schema["properties"]) >= {
@@ -308,7 +315,7 @@ async def test_cancel_task_while_running_points_to_kill(
 
 async def test_missing_credentials(mode: str) -> None:
     async with connect(Settings(), mode) as client:
-        assert len((await client.list_tools()).tools) == 4
+        assert len((await client.list_tools()).tools) == 5
         for tool, arguments in [
             ("generate_image", {"prompt": "x"}),
             ("get_task", {"taskid": "1"}),

@@ -1,7 +1,8 @@
-"""The MCP server: one MCPServer, one shared HTTP client, the four tools.
+"""The MCP server: one MCPServer, one shared HTTP client, the tools.
 
 Tool functions stay thin: check the input, call the Wiro client, hand the task to
-:mod:`.results`. Waiting lives in :mod:`.follow`, the API in :mod:`.wiro`.
+:mod:`.results`. Waiting lives in :mod:`.follow`, the API in :mod:`.wiro`, the task journal
+in :mod:`.journal`, resources and prompts in :mod:`.catalog`.
 """
 
 # No `from __future__ import annotations` here: the tool signatures are evaluated when the
@@ -9,22 +10,24 @@ Tool functions stay thin: check the input, call the Wiro client, hand the task t
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 import httpx2 as httpx
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
 from . import __version__
+from .catalog import TaskList, describe_entry, register_catalog, summarize
 from .config import ConfigError, Settings
 from .follow import PROGRESS_TOTAL, TaskFollower, stop_quietly
+from .journal import Journal, JournalEntry
 from .results import TaskResult, pending_hint, task_result
+from .state import AppState, state_of
 from .wiro.client import WiroClient, exactly_one
-from .wiro.errors import WiroError
+from .wiro.errors import WiroConnectionError, WiroError, WiroHTTPError
 from .wiro.models import Task, TaskStatus
 from .wiro.seedream import (
     DEFAULT_GUIDANCE,
@@ -50,23 +53,11 @@ Makes images from text with ByteDance Seedream 3.0 on Wiro.ai. Each generate_ima
 one paid Wiro task and waits for it; the result links the image (a public URL kept for a limited
 time). If the wait ends before the image is ready, the result gives the task id: call get_task
 with it later instead of generating again. kill_task stops a running task, cancel_task removes a
-queued one."""
+queued one. list_tasks shows recent tasks, also after a restart."""
 
 USER_AGENT = f"wiro-seedream-mcp/{__version__}"
 
 TaskOutcome = Annotated[CallToolResult, TaskResult]
-
-
-@dataclass
-class AppState:
-    settings: Settings
-    wiro: WiroClient | None
-    problem: str | None = None
-
-    def client(self) -> WiroClient:
-        if self.wiro is None:
-            raise ToolError(self.problem or self.settings.missing_credentials_message())
-        return self.wiro
 
 
 # Tasks one session may follow at once with room to spare: each holds a task socket while it
@@ -99,6 +90,8 @@ def build_server(settings: Settings | None = None) -> MCPServer[AppState]:
     for note in settings.notes:
         log.warning("%s", note)
 
+    journal = Journal(settings.state_dir)
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         async with http_client() as http:
@@ -114,7 +107,10 @@ def build_server(settings: Settings | None = None) -> MCPServer[AppState]:
                 )
             elif problem is None:
                 log.warning("WIRO_API_KEY is not set: tools will answer with a configuration error")
-            yield AppState(settings=settings, wiro=wiro, problem=problem)
+            try:
+                yield AppState(settings=settings, wiro=wiro, http=http, journal=journal, problem=problem)
+            finally:
+                journal.close()
 
     server: MCPServer[AppState] = MCPServer(
         "wiro-seedream",
@@ -125,11 +121,8 @@ def build_server(settings: Settings | None = None) -> MCPServer[AppState]:
         lifespan=lifespan,
     )
     _register_tools(server, settings.wait_timeout)
+    register_catalog(server, journal)
     return server
-
-
-def _state(ctx: Context[AppState]) -> AppState:
-    return ctx.request_context.lifespan_context
 
 
 def _follower(ctx: Context[AppState], state: AppState, task: Task) -> TaskFollower:
@@ -142,8 +135,33 @@ def _follower(ctx: Context[AppState], state: AppState, task: Task) -> TaskFollow
         token=task.socketaccesstoken or None,
         socket_url=state.settings.socket_url,
         on_progress=progress,
+        on_task=state.journal.update,
         status=task.status,
     )
+
+
+async def _finished(state: AppState, task: Task, **options: Any) -> CallToolResult:
+    """The result for a task that ended: journal it, deliver its images, describe it."""
+    await state.journal.update(task)
+    entry = await state.journal.get(task.id)
+    prompt = str((entry.parameters if entry else {}).get("prompt") or _prompt_of(task))
+    delivered = await state.delivery.deliver(task, prompt)
+    return task_result(task, delivered=delivered, **options)
+
+
+def _prompt_of(task: Task) -> str:
+    parameters = task.parameters if isinstance(task.parameters, dict) else {}
+    return str(parameters.get("prompt") or "image")
+
+
+async def _journal_entry(journal: Journal, taskid: str | None, token: str | None) -> Task | None:
+    """The task as the journal last recorded it, as a Task; None when it is not there."""
+    entry: JournalEntry | None = None
+    if taskid:
+        entry = await journal.get(taskid.strip())
+    elif token:
+        entry = await journal.by_token(token.strip())
+    return None if entry is None else entry.as_task()
 
 
 def _tool_error(exc: WiroError, action: str) -> ToolError:
@@ -200,14 +218,16 @@ def _register_generate(server: MCPServer[AppState]) -> None:
             )
         except ValidationError as exc:
             raise ToolError(f"invalid input: {exc}") from exc
-        state = _state(ctx)
+        state = state_of(ctx)
         client = state.client()
         try:
             receipt = await client.run(inputs)
         except WiroError as exc:
             raise _tool_error(exc, "start the task") from exc
 
-        # From here on the task exists and is paid for: every way out reports its id.
+        # From here on the task exists and is paid for: every way out reports its id, and the
+        # journal has it before anything else happens.
+        await state.journal.accepted(receipt.taskid, receipt.socketaccesstoken, inputs.to_wire())
         accepted = Task(
             id=receipt.taskid, socketaccesstoken=receipt.socketaccesstoken, status=TaskStatus.QUEUE
         )
@@ -231,7 +251,7 @@ def _register_generate(server: MCPServer[AppState]) -> None:
                 next_step=pending_hint(accepted, state.settings),
             )
         if task.done:
-            return task_result(task, cancelled_is_error=True)
+            return await _finished(state, task, cancelled_is_error=True)
         return task_result(
             task, next_step=pending_hint(task, state.settings, waited=state.settings.wait_timeout)
         )
@@ -269,16 +289,26 @@ def _register_task_tools(server: MCPServer[AppState], wait_limit: float) -> None
         ] = 0,
     ) -> TaskOutcome:
         _exactly_one(taskid=taskid, tasktoken=tasktoken)
-        state = _state(ctx)
+        state = state_of(ctx)
         client = state.client()
         try:
             task = await client.detail(taskid=taskid, tasktoken=tasktoken)
             if not task.done and wait > 0:
                 task = await _follower(ctx, state, task).wait(wait)
+        except (WiroConnectionError, WiroHTTPError) as exc:
+            remembered = await _journal_entry(state.journal, taskid, tasktoken)
+            if remembered is None:
+                raise _tool_error(exc, "look up the task") from exc
+            return task_result(
+                remembered,
+                warnings=[f"Wiro could not be reached ({exc}); this is the task as last recorded here."],
+                next_step=f'Call get_task with taskid "{remembered.id}" again later.',
+            )
         except WiroError as exc:
             raise _tool_error(exc, "look up the task") from exc
         if task.done:
-            return task_result(task)
+            return await _finished(state, task)
+        await state.journal.update(task)
         return task_result(task, next_step=pending_hint(task, state.settings, waited=wait))
 
     @server.tool(
@@ -299,11 +329,12 @@ def _register_task_tools(server: MCPServer[AppState], wait_limit: float) -> None
         socketaccesstoken: Annotated[MaybeText, optional_text("The task's token, instead of taskid.")] = None,
     ) -> TaskOutcome:
         _exactly_one(taskid=taskid, socketaccesstoken=socketaccesstoken)
-        client = _state(ctx).client()
+        client = state_of(ctx).client()
         try:
             task = await client.kill(taskid=taskid, socketaccesstoken=socketaccesstoken)
         except WiroError as exc:
             raise _tool_error(exc, "kill the task") from exc
+        await state_of(ctx).journal.update(task)
         return task_result(task, lead="Kill requested.")
 
     @server.tool(
@@ -322,7 +353,7 @@ def _register_task_tools(server: MCPServer[AppState], wait_limit: float) -> None
         taskid: Annotated[str, Field(min_length=1, description="The id of the queued task to cancel.")],
     ) -> TaskOutcome:
         _exactly_one(taskid=taskid)
-        client = _state(ctx).client()
+        client = state_of(ctx).client()
         try:
             task = await client.cancel(taskid=taskid)
         except WiroError as exc:
@@ -330,7 +361,32 @@ def _register_task_tools(server: MCPServer[AppState], wait_limit: float) -> None
             if exc.code == 1 and "cancel" in exc.message.lower():
                 error = ToolError(f"{error} If the task is already running, stop it with kill_task.")
             raise error from exc
+        await state_of(ctx).journal.update(task)
         return task_result(task, lead="Cancel requested.")
+
+    @server.tool(
+        name="list_tasks",
+        title="List recent Seedream tasks",
+        description=(
+            "The most recent tasks this server started or looked up, newest first, from its local task "
+            "journal (it survives restarts): id, status, prompt, image links and saved files. Use "
+            "get_task for a task's current state."
+        ),
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+    )
+    async def list_tasks(
+        ctx: Context[AppState],
+        limit: Annotated[
+            int, Field(ge=1, le=100, title="Limit", description="How many tasks to list, 1 to 100.")
+        ] = 20,
+    ) -> Annotated[CallToolResult, TaskList]:
+        entries = await state_of(ctx).journal.recent(limit)
+        listed = TaskList(tasks=[summarize(entry) for entry in entries])
+        lines = [f"{len(entries)} recent task(s), newest first:"] if entries else ["No tasks recorded yet."]
+        lines.extend(describe_entry(item) for item in listed.tasks)
+        return CallToolResult(
+            content=[TextContent(text="\n".join(lines))], structured_content=listed.model_dump(mode="json")
+        )
 
 
 def _exactly_one(**fields: str | None) -> None:

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -18,7 +19,10 @@ from pydantic import SecretStr
 DEFAULT_BASE_URL = "https://api.wiro.ai/v1"
 WIRO_API_HOST = "api.wiro.ai"
 WIRO_SOCKET_URL = "wss://socket.wiro.ai/v1"
-_SOCKET_OFF = ("off", "none", "no", "false", "0", "disabled")
+_OFF = ("off", "none", "no", "false", "0", "disabled")
+DEFAULT_PREVIEW_SIZE = 512
+PREVIEW_SIZE_RANGE = (64, 1024)
+APP_NAME = "wiro-seedream-mcp"
 DEFAULT_WAIT_TIMEOUT = 50.0
 # Hosts give up on a tool call after about a minute; an hour is the most a waiting
 # call may ever be told to wait.
@@ -50,6 +54,12 @@ class Settings:
     wait_timeout: float = DEFAULT_WAIT_TIMEOUT
     # Where task events are pushed; None = follow tasks by polling only.
     socket_url: str | None = WIRO_SOCKET_URL
+    # Where finished images are saved; None = not saved.
+    output_dir: Path | None = None
+    # Longest side of the inline preview in pixels; None = no preview.
+    preview_size: int | None = DEFAULT_PREVIEW_SIZE
+    # Folder of the task journal; None = a journal in memory only (tests, throwaway servers).
+    state_dir: Path | None = None
     # Names of variables that were set but ignored, for `doctor` and the logs.
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -77,6 +87,9 @@ class Settings:
             base_url=base_url,
             wait_timeout=_wait_timeout(_clean(env.get("WIRO_WAIT_TIMEOUT"))),
             socket_url=_socket_url(_clean(env.get("WIRO_SOCKET_URL")), base_url),
+            output_dir=_directory("WIRO_OUTPUT_DIR", _clean(env.get("WIRO_OUTPUT_DIR"))),
+            preview_size=_preview(_clean(env.get("WIRO_PREVIEW"))),
+            state_dir=_directory("WIRO_STATE_DIR", _clean(env.get("WIRO_STATE_DIR"))) or default_state_dir(),
             notes=tuple(notes),
         )
 
@@ -126,7 +139,7 @@ def default_socket_url(base_url: str) -> str:
 def _socket_url(raw: str | None, base_url: str) -> str | None:
     if raw is None:
         return default_socket_url(base_url)
-    if raw.lower() in _SOCKET_OFF:
+    if raw.lower() in _OFF:
         return None
     parts = urlsplit(raw)
     if parts.scheme not in ("ws", "wss") or not parts.netloc:
@@ -134,3 +147,42 @@ def _socket_url(raw: str | None, base_url: str) -> str | None:
             f"WIRO_SOCKET_URL must be a ws:// or wss:// URL such as {WIRO_SOCKET_URL}, or 'off'; got {raw!r}"
         )
     return raw
+
+
+def default_state_dir() -> Path:
+    """The user's data folder for this program, e.g. ~/.local/share/wiro-seedream-mcp on Linux."""
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME, appauthor=False)
+
+
+def _directory(name: str, raw: str | None) -> Path | None:
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise ConfigError(
+            f"{name} must be an absolute folder path (a host starts servers in a folder of its own "
+            f"choosing); got {raw!r}"
+        )
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{name} must be a folder; {raw!r} is a file")
+    return path
+
+
+def _preview(raw: str | None) -> int | None:
+    if raw is None:
+        return DEFAULT_PREVIEW_SIZE
+    if raw.lower() in _OFF:
+        return None
+    low, high = PREVIEW_SIZE_RANGE
+    try:
+        size = int(raw)
+    except ValueError:
+        size = 0
+    if not low <= size <= high:
+        raise ConfigError(
+            f"WIRO_PREVIEW must be 'off' or the preview's longest side in pixels, {low} to {high}; "
+            f"got {raw!r}"
+        )
+    return size

@@ -35,9 +35,11 @@ def run_demo(*, prompt: str | None, size: str, out: str | None) -> int:
     except ConfigError as exc:
         _say(f"Configuration error: {exc}")
         return 2
-    out_dir = Path(out) if out else Path(tempfile.gettempdir()) / "wiro-seedream-demo"
+    out_dir = (Path(out) if out else Path(tempfile.gettempdir()) / "wiro-seedream-demo").resolve()
     with ExitStack() as stack:
         env = {name: value for name, value in os.environ.items() if name.startswith("WIRO_")}
+        # The server saves the image itself, as it would for a host with WIRO_OUTPUT_DIR set.
+        env["WIRO_OUTPUT_DIR"] = str(out_dir)
         if settings.has_credentials:
             _say(f"Using Wiro at {settings.base_url} (WIRO_API_KEY is set): this runs one paid task.")
         else:
@@ -49,6 +51,9 @@ def run_demo(*, prompt: str | None, size: str, out: str | None) -> int:
                 "WIRO_API_KEY": project.api_key,
                 "WIRO_API_SECRET": project.api_secret or "",
                 "WIRO_API_BASE_URL": server.base_url,
+                "WIRO_SOCKET_URL": "",  # derived from the emulator's base URL
+                # Emulated tasks stay out of the real task journal.
+                "WIRO_STATE_DIR": stack.enter_context(tempfile.TemporaryDirectory(prefix="wiro-demo-")),
             }
             _say(f"No WIRO_API_KEY set: using the built-in Wiro emulator on {server.base_url}.")
         env.setdefault("WIRO_LOG_LEVEL", "WARNING")
@@ -74,26 +79,34 @@ async def _session(env: dict[str, str], prompt: str, size: str, out_dir: Path) -
     elapsed = time.monotonic() - started
     data: dict[str, Any] = result.structured_content or {}
     _say()
+    previews = []
     for block in result.content:
         if block.type == "text":
             _say(block.text)
+        elif block.type == "image":
+            previews.append(f"{block.mime_type}, {len(block.data) // 1024} KB of base64")
     _say()
     _say(f"task id:  {data.get('taskid')}")
     _say(f"status:   {data.get('status')} (succeeded: {data.get('succeeded')})")
     if result.is_error or not data.get("succeeded"):
         _say(f"The task did not produce an image ({elapsed:.1f} s).")
         return 1
-    url = data["outputs"][0]["url"]
-    _say(f"image:    {url}")
-    path = await _fetch(url, out_dir, str(data["taskid"]))
-    if path is None:
+    output = data["outputs"][0]
+    _say(f"image:    {output['url']}")
+    if not await _check_url(output["url"]):
         return 1
-    _say(f"saved:    {path}")
+    if previews:
+        _say(f"preview:  {previews[0]} (shown inline by hosts that display images)")
+    if output.get("path"):
+        saved = Path(output["path"])
+        dims = png_size(await anyio.Path(saved).read_bytes())
+        _say(f"saved:    {saved}" + (f" (PNG {dims[0]}x{dims[1]})" if dims else ""))
     _say(f"Done in {elapsed:.1f} s. Open the saved file to look at the image.")
     return 0
 
 
-async def _fetch(url: str, out_dir: Path, taskid: str) -> Path | None:
+async def _check_url(url: str) -> bool:
+    """Fetch the image URL as a person's browser would, and check it serves a PNG."""
     import httpx2 as httpx
 
     async with httpx.AsyncClient(timeout=30) as http:
@@ -101,9 +114,6 @@ async def _fetch(url: str, out_dir: Path, taskid: str) -> Path | None:
     dims = png_size(response.content)
     if response.status_code != 200 or dims is None:
         _say(f"The image URL answered HTTP {response.status_code}, not a PNG.")
-        return None
-    _say(f"fetched:  PNG {dims[0]}x{dims[1]}, {len(response.content)} bytes")
-    path = anyio.Path(out_dir) / f"{taskid}-0.png"
-    await path.parent.mkdir(parents=True, exist_ok=True)
-    await path.write_bytes(response.content)
-    return Path(path)
+        return False
+    _say(f"fetched:  PNG {dims[0]}x{dims[1]}, {len(response.content)} bytes, from the URL")
+    return True

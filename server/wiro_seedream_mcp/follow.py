@@ -51,6 +51,7 @@ _STAGES: dict[str, tuple[float, str]] = {
 }
 
 OnProgress = Callable[[float, str], Awaitable[None]]
+OnTask = Callable[[Task], Awaitable[None]]
 
 
 def poll_intervals() -> Iterator[float]:
@@ -94,6 +95,7 @@ class TaskFollower:
         token: str | None = None,
         socket_url: str | None = None,
         on_progress: OnProgress | None = None,
+        on_task: OnTask | None = None,
         status: str = TaskStatus.QUEUE,
     ) -> None:
         self.client = client
@@ -104,6 +106,7 @@ class TaskFollower:
         self.detail_calls = 0
         self.socket_live = False
         self._on_progress = on_progress
+        self._on_task = on_task
         self._progress = -1.0
         self._message = ""
         self._changed = anyio.Event()
@@ -143,6 +146,8 @@ class TaskFollower:
             task = await self.client.detail(taskid=self.taskid)
             self.detail_calls += 1
             await self.note(task.status)
+            if self._on_task is not None:
+                await self._on_task(task)
             if task.done or anyio.current_time() >= deadline:
                 return task
 

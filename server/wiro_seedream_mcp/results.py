@@ -1,12 +1,22 @@
-"""A Wiro task -> an MCP tool result: resource links, a short text, structured output."""
+"""A Wiro task -> an MCP tool result: text, previews, resource links, saved files, structured output."""
 
 from __future__ import annotations
 
-from mcp.types import CallToolResult, ContentBlock, ResourceLink, TextContent
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import httpx2 as httpx
+from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
 from .config import Settings
-from .wiro.models import Task, TaskStatus
+from .journal import Journal
+from .media import MediaError, download, file_name, preview_async, save_async, sniff
+from .wiro.models import Task, TaskOutput, TaskStatus
+
+log = logging.getLogger(__name__)
 
 
 class OutputFile(BaseModel):
@@ -14,6 +24,9 @@ class OutputFile(BaseModel):
     name: str = Field(description="File name, e.g. 0.png.")
     contenttype: str = Field(description="MIME type, e.g. image/png.")
     size: int | None = Field(description="Size in bytes, when Wiro reports it.")
+    path: str | None = Field(
+        default=None, description="Where the image was saved on this machine (when WIRO_OUTPUT_DIR is set)."
+    )
 
 
 class TaskResult(BaseModel):
@@ -29,6 +42,84 @@ class TaskResult(BaseModel):
     elapsedseconds: float | None = Field(description="Seconds the task ran, as Wiro reports it.")
     error: str | None = Field(description="Why the task failed or the call did not finish, if it did.")
     next: str | None = Field(description="What to do next, when there is something to do.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Things that went wrong without failing the call, e.g. a failed save.",
+    )
+
+
+@dataclass
+class Delivered:
+    """What was done locally with one output: saved file, inline preview, problems."""
+
+    path: Path | None = None
+    preview: tuple[str, str] | None = None  # (base64, mime type)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Delivery:
+    """Everything needed to hand a finished task's images to the person."""
+
+    http: httpx.AsyncClient
+    settings: Settings
+    journal: Journal
+
+    async def image_bytes(self, output: TaskOutput, saved: Path | None) -> bytes:
+        """The output's bytes: from the saved file when there is one, else downloaded."""
+        if saved is not None:
+            data = await anyio.Path(saved).read_bytes()
+            if sniff(data[:16]) is not None:
+                return data
+        return (await download(self.http, output.url)).data
+
+    async def deliver(self, task: Task, prompt: str) -> dict[str, Delivered]:
+        """Save and preview each output of a succeeded task, as configured. Never raises."""
+        settings = self.settings
+        if not task.succeeded or (settings.output_dir is None and settings.preview_size is None):
+            return {}
+        entry = await self.journal.get(task.id)
+        done: dict[str, Delivered] = {}
+        for index, output in enumerate(task.outputs):
+            result = done[output.name] = Delivered()
+            known = Path(entry.saved[output.name]) if entry and output.name in entry.saved else None
+            if known is not None and not await anyio.Path(known).is_file():
+                known = None
+            try:
+                data = await self.image_bytes(output, known)
+            except (MediaError, OSError) as exc:
+                result.warnings.append(f"{output.name}: {exc}; the image is still at its URL")
+                continue
+            result.path = known
+            if settings.output_dir is not None and known is None:
+                result.path = await self._save(settings.output_dir, task, index, output, prompt, data, result)
+            if settings.preview_size is not None:
+                try:
+                    result.preview = await preview_async(data, settings.preview_size)
+                except Exception as exc:  # a picture Pillow cannot read must not fail the call
+                    result.warnings.append(f"{output.name}: no preview ({exc})")
+        return done
+
+    async def _save(
+        self,
+        folder: Path,
+        task: Task,
+        index: int,
+        output: TaskOutput,
+        prompt: str,
+        data: bytes,
+        result: Delivered,
+    ) -> Path | None:
+        kind = sniff(data[:16])
+        extension = kind[1] if kind else "img"
+        try:
+            path = await save_async(folder, file_name(task.id, index, prompt, extension), data)
+        except (MediaError, OSError) as exc:
+            result.warnings.append(f"{output.name}: not saved ({exc}); the image is still at its URL")
+            return None
+        log.info("task %s: saved %s", task.id, path)
+        await self.journal.saved(task.id, output.name, path)
+        return path
 
 
 def describe(task: Task) -> str:
@@ -52,6 +143,8 @@ def task_result(
     error: str | None = None,
     cancelled_is_error: bool = False,
     lead: str | None = None,
+    delivered: dict[str, Delivered] | None = None,
+    warnings: list[str] | None = None,
 ) -> CallToolResult:
     """Build the tool result for ``task``.
 
@@ -59,30 +152,52 @@ def task_result(
     image (``cancelled_is_error``). The structured content is there in both cases, so the
     task id is never lost.
     """
+    delivered = delivered or {}
     if error is None and task.failed:
         error = task.failure_reason()
     if error is None and task.cancelled and cancelled_is_error:
         error = "the task was cancelled before it produced an image"
-    is_error = error is not None and (task.failed or task.cancelled)
-
-    outputs = [
-        OutputFile(url=o.url, name=o.name, contenttype=o.contenttype, size=o.size)
-        for o in task.outputs
-        if o.url
-    ]
     structured = TaskResult(
         taskid=task.id,
         socketaccesstoken=task.socketaccesstoken,
         status=task.status,
         done=task.done,
         succeeded=task.succeeded,
-        outputs=outputs,
+        outputs=_output_files(task, delivered),
         totalcost=float(task.totalcost) if task.totalcost is not None else None,
         elapsedseconds=task.elapsedseconds,
         error=error,
         next=next_step,
+        warnings=list(warnings or []) + [w for d in delivered.values() for w in d.warnings],
+    )
+    content: list[ContentBlock] = [TextContent(text=_summary(task, structured, lead))]
+    for output in structured.outputs:
+        content.extend(_blocks(task, output, delivered.get(output.name, Delivered())))
+    return CallToolResult(
+        content=content,
+        structured_content=structured.model_dump(mode="json"),
+        is_error=error is not None and (task.failed or task.cancelled),
     )
 
+
+def _output_files(task: Task, delivered: dict[str, Delivered]) -> list[OutputFile]:
+    files = []
+    for output in task.outputs:
+        if output.url:
+            saved = delivered.get(output.name, Delivered()).path
+            files.append(
+                OutputFile(
+                    url=output.url,
+                    name=output.name,
+                    contenttype=output.contenttype,
+                    size=output.size,
+                    path=str(saved) if saved else None,
+                )
+            )
+    return files
+
+
+def _summary(task: Task, result: TaskResult, lead: str | None) -> str:
     lines = [lead] if lead else []
     lines.append(f"Task {task.id} {describe(task)} (status {task.status}).")
     facts = []
@@ -92,18 +207,28 @@ def task_result(
         facts.append(f"cost ${task.totalcost.normalize():f}")
     if facts:
         lines.append("It " + ", ".join(facts) + ".")
-    if error:
-        lines.append(f"Error: {error}")
-    for output in outputs:
+    if result.error:
+        lines.append(f"Error: {result.error}")
+    for output in result.outputs:
         size = f", {output.size} bytes" if output.size else ""
         lines.append(f"Image {output.name} ({output.contenttype}{size}): {output.url}")
-    if outputs:
+        if output.path:
+            lines.append(f"Saved to {output.path}")
+    if result.outputs and not any(o.path for o in result.outputs):
         lines.append("Wiro keeps these links for a limited time: save the images you want to keep.")
-    if next_step:
-        lines.append(next_step)
+    lines.extend(f"Warning: {warning}" for warning in result.warnings)
+    if result.next:
+        lines.append(result.next)
+    return "\n".join(lines)
 
-    content: list[ContentBlock] = [TextContent(text="\n".join(lines))]
-    content.extend(
+
+def _blocks(task: Task, output: OutputFile, local: Delivered) -> list[ContentBlock]:
+    """Preview (if made), the link to the image, and the saved file (if saved)."""
+    blocks: list[ContentBlock] = []
+    if local.preview is not None:
+        data, mime = local.preview
+        blocks.append(ImageContent(data=data, mime_type=mime))
+    blocks.append(
         ResourceLink(
             uri=output.url,
             name=output.name or f"task-{task.id}",
@@ -112,13 +237,19 @@ def task_result(
             mime_type=output.contenttype or None,
             size=output.size,
         )
-        for output in outputs
     )
-    return CallToolResult(
-        content=content,
-        structured_content=structured.model_dump(mode="json"),
-        is_error=is_error,
-    )
+    if local.path is not None:
+        blocks.append(
+            ResourceLink(
+                uri=local.path.as_uri(),
+                name=local.path.name,
+                title=f"Saved image of task {task.id}",
+                description=f"The image of task {task.id}, saved on this machine",
+                mime_type=output.contenttype or None,
+                size=local.path.stat().st_size,
+            )
+        )
+    return blocks
 
 
 def pending_hint(task: Task, settings: Settings, *, waited: float = 0) -> str:

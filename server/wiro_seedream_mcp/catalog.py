@@ -1,0 +1,142 @@
+"""What a person or a host can browse: the task journal as resources, and prompt ideas.
+
+* ``wiro://tasks``: recent tasks, newest first (JSON);
+* ``wiro://tasks/{taskid}``: one task (JSON), refreshed from Wiro when it can be;
+* ``wiro://tasks/{taskid}/outputs/{name}``: an output image's bytes, fetched through this
+  server, for clients that cannot open https links;
+* the ``seedream_ideas`` prompt: the model's five example prompts to start from.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from pydantic import BaseModel, Field
+
+from .journal import Journal, JournalEntry
+from .media import MediaError
+from .state import AppState, state_of
+from .wiro.errors import WiroError, WiroNotFoundError
+from .wiro.seedream import EXAMPLE_PROMPTS
+
+RECENT = 20
+
+
+class TaskSummary(BaseModel):
+    taskid: str = Field(description="Wiro's task id.")
+    status: str = Field(description="The last status recorded.")
+    done: bool
+    succeeded: bool
+    prompt: str = Field(description="The prompt the task was started with, when known.")
+    created: str = Field(description="When the task was recorded, ISO 8601 UTC.")
+    images: list[str] = Field(description="Links to the produced images.")
+    saved: list[str] = Field(description="Where the images were saved on this machine.")
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskSummary] = Field(description="Recent tasks, newest first.")
+
+
+def summarize(entry: JournalEntry) -> TaskSummary:
+    return TaskSummary(
+        taskid=entry.taskid,
+        status=entry.status,
+        done=entry.done,
+        succeeded=entry.succeeded,
+        prompt=str(entry.parameters.get("prompt", "")),
+        created=datetime.fromtimestamp(entry.created, UTC).isoformat(timespec="seconds"),
+        images=[str(o.get("url")) for o in entry.outputs if o.get("url")],
+        saved=list(entry.saved.values()),
+    )
+
+
+def describe_entry(item: TaskSummary) -> str:
+    prompt = item.prompt if len(item.prompt) <= 60 else item.prompt[:57] + "..."
+    where = item.saved[0] if item.saved else (item.images[0] if item.images else "")
+    return f"- {item.taskid} [{item.status}] {item.created} {prompt!r} {where}".rstrip()
+
+
+async def _entry(state: AppState, taskid: str) -> JournalEntry:
+    """The task, refreshed from Wiro when credentials allow, else as the journal has it."""
+    if state.wiro is not None:
+        try:
+            await state.journal.update(await state.wiro.detail(taskid=taskid))
+        except WiroNotFoundError:
+            pass
+        except WiroError as exc:
+            if await state.journal.get(taskid) is None:
+                raise ResourceError(f"task {taskid} could not be read from Wiro: {exc}") from exc
+    entry = await state.journal.get(taskid)
+    if entry is None:
+        raise ResourceNotFoundError(f"no task {taskid!r}: Wiro and the local task journal do not know it")
+    return entry
+
+
+def register_catalog(server: MCPServer[AppState], journal: Journal) -> None:
+    @server.resource(
+        "wiro://tasks",
+        name="recent-tasks",
+        title="Recent Seedream tasks",
+        description=f"The {RECENT} most recent tasks in the local task journal, newest first.",
+        mime_type="application/json",
+    )
+    async def recent_tasks() -> str:
+        entries = await journal.recent(RECENT)
+        return TaskList(tasks=[summarize(e) for e in entries]).model_dump_json(indent=2)
+
+    @server.resource(
+        "wiro://tasks/{taskid}",
+        name="task",
+        title="A Seedream task",
+        description="One task as JSON: status, parameters, outputs, saved files.",
+        mime_type="application/json",
+    )
+    async def task(taskid: str, ctx: Context[AppState]) -> str:
+        entry = await _entry(state_of(ctx), taskid)
+        return json.dumps(entry.model_dump(mode="json"), indent=2)
+
+    @server.resource(
+        "wiro://tasks/{taskid}/outputs/{name}",
+        name="task-output",
+        title="A Seedream image",
+        description="The bytes of one output image of a task, fetched through this server.",
+        mime_type="image/png",
+    )
+    async def output(taskid: str, name: str, ctx: Context[AppState]) -> bytes:
+        state = state_of(ctx)
+        entry = await _entry(state, taskid)
+        task = entry.as_task()
+        found = next((o for o in task.outputs if o.name == name), None)
+        if found is None:
+            names = ", ".join(o.name for o in task.outputs) or "none yet"
+            raise ResourceNotFoundError(f"task {taskid} has no output {name!r} (outputs: {names})")
+        saved = Path(entry.saved[name]) if name in entry.saved else None
+        try:
+            return await state.delivery.image_bytes(found, saved if saved and saved.is_file() else None)
+        except (MediaError, OSError) as exc:
+            raise ResourceError(f"output {name} of task {taskid} could not be read: {exc}") from exc
+
+    @server.prompt(
+        name="seedream_ideas",
+        title="Seedream image ideas",
+        description="Start from one of Seedream 3.0's example prompts on Wiro (pick 1-5), or see all five.",
+    )
+    def seedream_ideas(
+        pick: Annotated[
+            str | None,
+            Field(description="Which idea to use, 1 to 5; leave empty to see all five."),
+        ] = None,
+    ) -> str:
+        if pick and pick.strip().isdigit() and 1 <= int(pick) <= len(EXAMPLE_PROMPTS):
+            idea = EXAMPLE_PROMPTS[int(pick) - 1]
+            return f"Generate an image with Seedream 3.0 (generate_image) from this prompt:\n\n{idea}"
+        listing = "\n".join(f"{n}. {idea}" for n, idea in enumerate(EXAMPLE_PROMPTS, start=1))
+        return (
+            "Here are five image ideas for Seedream 3.0. Pick one (or tell me what to change) and I "
+            f"will generate it with generate_image:\n\n{listing}"
+        )
