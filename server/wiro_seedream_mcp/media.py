@@ -115,7 +115,7 @@ def file_name(taskid: str, index: int, prompt: str, extension: str, when: dateti
 
 def save(folder: Path, name: str, data: bytes) -> Path:
     """Write ``data`` as ``folder/name`` atomically, never overwriting: ``-2``, ``-3`` on collision."""
-    if Path(name).name != name or name.startswith("."):
+    if not name or Path(name).name != name or name.startswith("."):
         raise MediaError(f"unsafe file name {name!r}")
     folder.mkdir(parents=True, exist_ok=True)
     folder = folder.resolve()

@@ -569,9 +569,17 @@ class WiroEmulator:
                 log.debug("emulator: socket session ended", exc_info=True)
 
         async def cdn(request: Request) -> Response:
+            record = RecordedRequest(request.method, request.url.path, dict(request.headers), b"")
+            self.requests.append(record)
+            fault = self._fault(request.url.path)
+            if fault is not None:
+                record.outcome = f"fault {fault.kind}"
+                return Response("Service Unavailable", status_code=503, media_type="text/plain")
             data = self.output_png(request.path_params["uuid"])
             if data is None or request.path_params["name"] != "0.png":
+                record.outcome = "not found"
                 return Response("Not Found", status_code=404, media_type="text/plain")
+            record.outcome = "ok"
             return Response(data, media_type="image/png")
 
         async def not_found(request: Request) -> Response:
