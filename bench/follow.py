@@ -5,7 +5,8 @@ Run with ``uv run python bench/follow.py``. It prints, in one run:
 * the time from the emulator marking a task done to the tool call returning, with the task
   socket and with polling only;
 * Task/Detail calls per job, and per second of job;
-* the wall time of 64 concurrent jobs over that of one job.
+* the wall time of 64 concurrent jobs over that of one job, with the inline preview made for
+  each image (the default) and without it (following alone).
 
 The emulator runs in a process of its own, as Wiro would be on other machines, so its work
 does not share this process's interpreter with the server being measured.
@@ -30,7 +31,7 @@ from pydantic import SecretStr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
 from wiro_seedream_mcp.app import build_server
-from wiro_seedream_mcp.config import Settings, default_socket_url
+from wiro_seedream_mcp.config import DEFAULT_PREVIEW_SIZE, Settings, default_socket_url
 from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Project, Timings, WiroEmulator
 
 # A short but realistic task: about 2.5 s from Run to done.
@@ -83,7 +84,7 @@ class RemoteEmulator:
         self.process.join(10)
 
 
-def settings(base_url: str, socket: bool) -> Settings:
+def settings(base_url: str, socket: bool, preview: bool) -> Settings:
     project = Project()
     return Settings(
         api_key=SecretStr(project.api_key),
@@ -91,16 +92,17 @@ def settings(base_url: str, socket: bool) -> Settings:
         base_url=base_url,
         wait_timeout=60,
         socket_url=default_socket_url(base_url) if socket else None,
+        preview_size=DEFAULT_PREVIEW_SIZE if preview else None,
     )
 
 
 async def run_jobs(
-    emulator: RemoteEmulator, socket: bool, jobs: int, stagger: float
+    emulator: RemoteEmulator, socket: bool, jobs: int, stagger: float, preview: bool = True
 ) -> tuple[list[Sample], float]:
     emulator.ask("use", socket)
     runs: list[tuple[str, float, float]] = []  # taskid, started, returned
     began = time.monotonic()
-    async with Client(build_server(settings(emulator.base_url, socket))) as client:
+    async with Client(build_server(settings(emulator.base_url, socket, preview))) as client:
 
         async def one(n: int) -> None:
             # Random start offsets sample every phase of the poll schedule.
@@ -142,8 +144,11 @@ async def main() -> None:
     try:
         socket_samples, _ = await run_jobs(emulator, True, JOBS_PER_MODE, stagger=1.0)
         poll_samples, _ = await run_jobs(emulator, False, JOBS_PER_MODE, stagger=1.0)
-        _, one = await run_jobs(emulator, True, 1, stagger=0)
-        _, many = await run_jobs(emulator, True, CONCURRENT, stagger=0)
+        scaling = {}
+        for preview in (True, False):
+            _, one = await run_jobs(emulator, True, 1, stagger=0, preview=preview)
+            _, many = await run_jobs(emulator, True, CONCURRENT, stagger=0, preview=preview)
+            scaling[preview] = (one, many)
     finally:
         emulator.close()
 
@@ -152,12 +157,14 @@ async def main() -> None:
     print(summary("socket", socket_samples))
     print(summary("poll only", poll_samples))
     print()
-    print(f"1 job:   {one:.3f} s wall")
-    print(f"{CONCURRENT} jobs: {many:.3f} s wall, all in one MCP session")
-    print(f"ratio {CONCURRENT} jobs / 1 job: {many / one:.2f}x")
+    print(f"{'wall time':<28}{'1 job':>8}{f'{CONCURRENT} jobs':>10}{'ratio':>8}")
+    for preview, label in ((True, "with previews (default)"), (False, "following only (no preview)")):
+        one, many = scaling[preview]
+        print(f"{label:<28}{one:>8.3f}{many:>10.3f}{many / one:>7.2f}x")
     print()
     print("Targets: done->returned <= 0.3 s (socket), <= 1 s (polling); <= 1 Detail/s per task;")
-    print(f"{CONCURRENT} jobs <= 1.2x one job.")
+    print(f"{CONCURRENT} jobs <= 1.2x one job. All jobs run in one MCP session; the emulator runs in")
+    print("its own process but shares this machine's cores.")
 
 
 if __name__ == "__main__":

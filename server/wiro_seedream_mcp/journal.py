@@ -87,6 +87,8 @@ class Journal:
         self.path = None if folder is None else folder / FILE_NAME
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        # Its own worker slot: journal writes never queue behind other work sent to threads.
+        self._slot: anyio.CapacityLimiter | None = None
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -110,8 +112,10 @@ class Journal:
             with self._lock:
                 return work(self._connect())
 
+        if self._slot is None:
+            self._slot = anyio.CapacityLimiter(1)
         try:
-            return await anyio.to_thread.run_sync(locked)
+            return await anyio.to_thread.run_sync(locked, limiter=self._slot)
         except (sqlite3.Error, OSError) as exc:
             log.error("task journal %s: %s", self.path or "(memory)", exc)
             return failed
