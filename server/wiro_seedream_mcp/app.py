@@ -25,8 +25,8 @@ from .config import ConfigError, Settings
 from .follow import PROGRESS_TOTAL, TaskFollower, stop_quietly
 from .journal import Journal, JournalEntry
 from .results import TaskResult, pending_hint, task_result
-from .state import AppState, state_of
-from .wiro.client import WiroClient, exactly_one
+from .state import AppState, state_of, wiro_client
+from .wiro.client import exactly_one
 from .wiro.errors import WiroConnectionError, WiroError, WiroHTTPError
 from .wiro.models import Task, TaskStatus
 from .wiro.seedream import (
@@ -44,7 +44,6 @@ from .wiro.seedream import (
     Watermark,
     optional_text,
 )
-from .wiro.signing import WiroAuth
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +97,8 @@ def build_server(settings: Settings | None = None) -> MCPServer[AppState]:
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         async with http_client() as http:
-            wiro = None
-            if settings.api_key is not None and problem is None:
-                wiro = WiroClient(
-                    http, base_url=settings.base_url, auth=WiroAuth(settings.api_key, settings.api_secret)
-                )
+            wiro = wiro_client(http, settings) if problem is None else None
+            if wiro is not None:
                 log.info(
                     "ready: Wiro at %s, %s authentication",
                     settings.base_url,

@@ -1,4 +1,4 @@
-"""Command line: ``serve`` (the default, MCP over stdio), ``emulator`` and ``demo``.
+"""Command line: ``serve`` (the default, MCP over stdio), ``emulator``, ``demo`` and ``doctor``.
 
 Only ``serve`` is on the start-up path of a host, so everything else is imported inside
 the subcommand that needs it.
@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--prompt", default=None, help="what to draw (default: the model's example prompt)")
     demo.add_argument("--size", default="1024x1024", help="one of the eight sizes (default 1024x1024)")
     demo.add_argument("--out", default=None, help="folder to save the image in (default: a temp folder)")
+    sub.add_parser("doctor", help="check the configuration and that Wiro accepts the credentials")
     return parser
 
 
@@ -64,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from .demo import run_demo
 
         sys.exit(run_demo(prompt=args.prompt, size=args.size, out=args.out))
+    elif command == "doctor":
+        from .doctor import run_doctor
+
+        sys.exit(run_doctor())
 
 
 def serve() -> None:

@@ -12,6 +12,7 @@ from .config import Settings
 from .journal import Journal
 from .results import Delivery
 from .wiro.client import WiroClient
+from .wiro.signing import WiroAuth
 
 
 @dataclass
@@ -35,3 +36,10 @@ class AppState:
 def state_of(ctx: Context[AppState]) -> AppState:
     state: AppState = ctx.request_context.lifespan_context
     return state
+
+
+def wiro_client(http: httpx.AsyncClient, settings: Settings) -> WiroClient | None:
+    """The Wiro client the settings call for; None without an API key."""
+    if settings.api_key is None:
+        return None
+    return WiroClient(http, base_url=settings.base_url, auth=WiroAuth(settings.api_key, settings.api_secret))

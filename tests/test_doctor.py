@@ -1,0 +1,88 @@
+"""``wiro-seedream-mcp doctor`` against the emulator: every verdict and its exit code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+
+import pytest
+
+from wiro_seedream_mcp.doctor import BAD_CONFIG, NO_CREDENTIALS, READY, REFUSED, UNREACHABLE
+from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Project
+
+from .conftest import API_KEY, API_SECRET
+from .rawstdio import SCRIPT
+
+
+def doctor(tmp_path: os.PathLike[str], **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WIRO_")}
+    return subprocess.run(
+        [str(SCRIPT), "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**clean, "WIRO_STATE_DIR": str(tmp_path), **env},
+    )
+
+
+def test_accepted_keys(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
+    out = doctor(
+        tmp_path, WIRO_API_KEY=API_KEY, WIRO_API_SECRET=API_SECRET, WIRO_API_BASE_URL=emulator.base_url
+    )
+    assert out.returncode == READY, out.stdout
+    assert "credentials: accepted (signed request" in out.stdout
+    assert "Ready" in out.stdout
+    assert f"set ({len(API_KEY)} characters, not shown)" in out.stdout
+    assert API_KEY not in out.stdout + out.stderr
+    assert API_SECRET not in out.stdout + out.stderr
+    # The check is harmless: one Detail, no task started.
+    assert emulator.emulator.tasks == {}
+    assert emulator.emulator.count("/Task/Detail") == 1
+
+
+def test_project_that_needs_a_secret(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
+    out = doctor(tmp_path, WIRO_API_KEY=API_KEY, WIRO_API_BASE_URL=emulator.base_url)
+    assert out.returncode == REFUSED
+    assert "uses signature authentication. Set WIRO_API_SECRET" in out.stdout
+
+
+def test_wrong_secret(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
+    out = doctor(
+        tmp_path, WIRO_API_KEY=API_KEY, WIRO_API_SECRET="not-it-0000", WIRO_API_BASE_URL=emulator.base_url
+    )
+    assert out.returncode == REFUSED
+    assert "REFUSED on a signed request" in out.stdout
+    assert "not-it-0000" not in out.stdout
+
+
+def test_key_only_project(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: os.PathLike[str]
+) -> None:
+    server = emulator_factory(project=Project(api_key="solo", api_secret=None))
+    out = doctor(tmp_path, WIRO_API_KEY="solo", WIRO_API_BASE_URL=server.base_url)
+    assert out.returncode == READY, out.stdout
+    assert "accepted (key-only request)" in out.stdout
+
+
+def test_no_credentials(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
+    out = doctor(tmp_path, WIRO_API_BASE_URL=emulator.base_url, WIRO_API_SECRET="${user_config.api_secret}")
+    assert out.returncode == NO_CREDENTIALS
+    assert "WIRO_API_KEY is not set" in out.stdout
+    assert "left blank in the host" in out.stdout
+
+
+def test_unreachable(tmp_path: os.PathLike[str]) -> None:
+    out = doctor(tmp_path, WIRO_API_KEY="k", WIRO_API_BASE_URL="http://127.0.0.1:9/v1")
+    assert out.returncode == UNREACHABLE
+    assert "cannot be reached at http://127.0.0.1:9/v1" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("WIRO_WAIT_TIMEOUT", "soon"), ("WIRO_OUTPUT_DIR", "relative/dir")]
+)
+def test_invalid_setting(tmp_path: os.PathLike[str], name: str, value: str) -> None:
+    out = doctor(tmp_path, **{name: value})
+    assert out.returncode == BAD_CONFIG
+    assert f"Invalid setting: {name}" in out.stdout
