@@ -256,19 +256,16 @@ async def test_advice_for_codes_96_and_97() -> None:
         assert words in str(info.value)
 
 
-async def test_connection_refused_is_marked_not_sent() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+@pytest.mark.parametrize(
+    ("failure", "sent"),
+    [(httpx.ConnectError("connection refused"), False), (httpx.ReadTimeout("timed out"), True)],
+)
+async def test_transport_failures_say_whether_the_request_may_have_been_sent(
+    failure: httpx.TransportError, sent: bool
+) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise failure
 
     with pytest.raises(WiroConnectionError) as info:
-        await mock_client(refuse).run(SeedreamInputs(prompt="x"))
-    assert info.value.sent is False
-
-
-async def test_read_timeout_is_marked_maybe_sent() -> None:
-    def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
-
-    with pytest.raises(WiroConnectionError) as info:
-        await mock_client(slow).run(SeedreamInputs(prompt="x"))
-    assert info.value.sent is True
+        await mock_client(fail).run(SeedreamInputs(prompt="x"))
+    assert info.value.sent is sent
