@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import anyio
-import httpx2 as httpx
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
@@ -25,7 +24,7 @@ from .config import ConfigError, Settings
 from .follow import PROGRESS_TOTAL, TaskFollower, stop_quietly
 from .journal import Journal, JournalEntry
 from .results import TaskResult, pending_hint, task_result
-from .state import AppState, state_of, wiro_client
+from .state import AppState, state_of
 from .wiro.client import exactly_one
 from .wiro.errors import WiroConnectionError, WiroError, WiroHTTPError
 from .wiro.models import Task, TaskStatus
@@ -54,26 +53,7 @@ time). If the wait ends before the image is ready, the result gives the task id:
 with it later instead of generating again. kill_task stops a running task, cancel_task removes a
 queued one. list_tasks shows recent tasks, also after a restart."""
 
-USER_AGENT = f"wiro-seedream-mcp/{__version__}"
-
 TaskOutcome = Annotated[CallToolResult, TaskResult]
-
-
-# Tasks one session may follow at once with room to spare: each holds a task socket while it
-# waits, and its Run/Detail calls need connections of their own beside it.
-CONCURRENT_TASKS = 128
-# Idle connections kept open between bursts. The pool probes every idle connection each
-# time it assigns a request, so a large idle set costs more than the reconnects it saves.
-KEEPALIVE = 16
-
-
-def http_client(timeout: float = 30.0) -> httpx.AsyncClient:
-    """The one HTTP client of a server: pooled, sized for many concurrent tasks."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout, connect=10.0),
-        limits=httpx.Limits(max_connections=2 * CONCURRENT_TASKS, max_keepalive_connections=KEEPALIVE),
-        headers={"user-agent": USER_AGENT},
-    )
 
 
 def load_settings() -> tuple[Settings, str | None]:
@@ -96,20 +76,19 @@ def build_server(settings: Settings | None = None) -> MCPServer[AppState]:
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        async with http_client() as http:
-            wiro = wiro_client(http, settings) if problem is None else None
-            if wiro is not None:
-                log.info(
-                    "ready: Wiro at %s, %s authentication",
-                    settings.base_url,
-                    "signature" if settings.signed else "key-only",
-                )
-            elif problem is None:
-                log.warning("WIRO_API_KEY is not set: tools will answer with a configuration error")
-            try:
-                yield AppState(settings=settings, wiro=wiro, http=http, journal=journal, problem=problem)
-            finally:
-                journal.close()
+        if problem is None and settings.has_credentials:
+            log.info(
+                "ready: Wiro at %s, %s authentication",
+                settings.base_url,
+                "signature" if settings.signed else "key-only",
+            )
+        elif problem is None:
+            log.warning("WIRO_API_KEY is not set: tools will answer with a configuration error")
+        state = AppState(settings=settings, journal=journal, problem=problem)
+        try:
+            yield state
+        finally:
+            await state.aclose()
 
     server: MCPServer[AppState] = MCPServer(
         "wiro-seedream",

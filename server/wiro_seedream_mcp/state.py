@@ -1,41 +1,41 @@
-"""What every request handler can reach: settings, the Wiro client, the HTTP client, the journal."""
+"""What every request handler can reach: settings, the HTTP and Wiro clients, the journal.
+
+The one HTTP client of the server is built on first use rather than at start-up: loading the
+TLS certificate store costs tens of milliseconds that a host would otherwise wait for before
+its first ``tools/list`` answer.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx2 as httpx
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
+from . import __version__
 from .config import Settings
 from .journal import Journal
 from .results import Delivery
 from .wiro.client import WiroClient
 from .wiro.signing import WiroAuth
 
-
-@dataclass
-class AppState:
-    settings: Settings
-    wiro: WiroClient | None
-    http: httpx.AsyncClient
-    journal: Journal
-    problem: str | None = None
-
-    @property
-    def delivery(self) -> Delivery:
-        return Delivery(self.http, self.settings, self.journal)
-
-    def client(self) -> WiroClient:
-        if self.wiro is None:
-            raise ToolError(self.problem or self.settings.missing_credentials_message())
-        return self.wiro
+USER_AGENT = f"wiro-seedream-mcp/{__version__}"
+# Tasks one session may follow at once with room to spare: each holds a task socket while it
+# waits, and its Run/Detail calls need connections of their own beside it.
+CONCURRENT_TASKS = 128
+# Idle connections kept open between bursts. The pool probes every idle connection each
+# time it assigns a request, so a large idle set costs more than the reconnects it saves.
+KEEPALIVE = 16
 
 
-def state_of(ctx: Context[AppState]) -> AppState:
-    state: AppState = ctx.request_context.lifespan_context
-    return state
+def http_client(timeout: float = 30.0) -> httpx.AsyncClient:
+    """The one HTTP client of a server: pooled, sized for many concurrent tasks."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=10.0),
+        limits=httpx.Limits(max_connections=2 * CONCURRENT_TASKS, max_keepalive_connections=KEEPALIVE),
+        headers={"user-agent": USER_AGENT},
+    )
 
 
 def wiro_client(http: httpx.AsyncClient, settings: Settings) -> WiroClient | None:
@@ -43,3 +43,45 @@ def wiro_client(http: httpx.AsyncClient, settings: Settings) -> WiroClient | Non
     if settings.api_key is None:
         return None
     return WiroClient(http, base_url=settings.base_url, auth=WiroAuth(settings.api_key, settings.api_secret))
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    journal: Journal
+    problem: str | None = None
+    _http: httpx.AsyncClient | None = field(default=None, repr=False)
+    _wiro: WiroClient | None = field(default=None, repr=False)
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = http_client()
+        return self._http
+
+    @property
+    def wiro(self) -> WiroClient | None:
+        """The Wiro client, or None when credentials are missing or the configuration is invalid."""
+        if self._wiro is None and self.problem is None:
+            self._wiro = wiro_client(self.http, self.settings)
+        return self._wiro
+
+    @property
+    def delivery(self) -> Delivery:
+        return Delivery(self.http, self.settings, self.journal)
+
+    def client(self) -> WiroClient:
+        wiro = self.wiro
+        if wiro is None:
+            raise ToolError(self.problem or self.settings.missing_credentials_message())
+        return wiro
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        self.journal.close()
+
+
+def state_of(ctx: Context[AppState]) -> AppState:
+    state: AppState = ctx.request_context.lifespan_context
+    return state
