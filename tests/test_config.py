@@ -74,9 +74,10 @@ def test_bad_base_url_is_explained(url: str) -> None:
         Settings.from_env({"WIRO_API_BASE_URL": url})
 
 
-def test_bad_base_url_with_credentials_is_not_echoed() -> None:
+@pytest.mark.parametrize("url", ["ftp://user:hunter2@host", "https://user:hunter2@api.wiro.ai/v1"])
+def test_base_url_with_credentials_is_refused_without_echoing_them(url: str) -> None:
     with pytest.raises(ConfigError) as info:
-        Settings.from_env({"WIRO_API_BASE_URL": "ftp://user:hunter2@host"})
+        Settings.from_env({"WIRO_API_BASE_URL": url})
     assert "hunter2" not in str(info.value)
 
 

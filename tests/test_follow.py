@@ -290,7 +290,11 @@ async def test_run_is_sent_once_whatever_fails(emulator: EmulatorServer, kind: s
     assert result.is_error
     assert emulator.emulator.count(RUN_PATH) == 1
     assert len(emulator.emulator.tasks) == (1 if kind == "502-after" else 0)
-    assert "HTTP" in result.content[0].text  # type: ignore[union-attr]
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "HTTP" in text
+    # A lost answer may hide a started task: the person is told to look before trying again.
+    warned = "may have reached Wiro and started a (paid) task" in text
+    assert warned is (kind in ("503", "502-after"))
 
 
 @pytest.mark.anyio

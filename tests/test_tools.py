@@ -364,3 +364,16 @@ async def test_unreachable_wiro_is_explained() -> None:
         result = await client.call_tool("generate_image", {"prompt": "x"})
     assert result.is_error
     assert "could not connect to Wiro at http://127.0.0.1:9/v1" in text_of(result)
+
+
+async def test_kill_task_while_queued_points_to_cancel(
+    emulator_factory: Callable[..., EmulatorServer],
+) -> None:
+    server = emulator_factory(timings=QUEUED)
+    async with connect(settings_for(server, wait_timeout=0)) as client:
+        started = structured(await client.call_tool("generate_image", {"prompt": "x", "wait": False}))
+        refused = await client.call_tool("kill_task", {"taskid": started["taskid"]})
+    assert refused.is_error
+    assert "not in a killable state" in text_of(refused)
+    assert "cancel_task" in text_of(refused)
+    assert server.emulator.task_status(started["taskid"]) == "task_queue"

@@ -142,6 +142,13 @@ async def _journal_entry(journal: Journal, taskid: str | None, token: str | None
     return None if entry is None else entry.as_task()
 
 
+def _may_have_run(exc: WiroError) -> bool:
+    """Whether a failed Run may still have started a task: the answer was lost, not a refusal."""
+    if isinstance(exc, WiroConnectionError):
+        return exc.sent
+    return isinstance(exc, WiroHTTPError) and (exc.status is None or exc.status >= 500)
+
+
 def _tool_error(exc: WiroError, action: str) -> ToolError:
     about = f" (task {exc.taskid})" if exc.taskid else ""
     return ToolError(f"Wiro could not {action}{about}: {exc}")
@@ -201,7 +208,15 @@ def _register_generate(server: MCPServer[AppState]) -> None:
         try:
             receipt = await client.run(inputs)
         except WiroError as exc:
-            raise _tool_error(exc, "start the task") from exc
+            error = _tool_error(exc, "start the task")
+            if _may_have_run(exc):
+                log.warning("Run failed after the request may have reached Wiro: %s", exc)
+                error = ToolError(
+                    f"{error} The request may have reached Wiro and started a (paid) task all the same. "
+                    "It was not sent again, so that nothing is paid for twice: look at the task list in "
+                    "the Wiro dashboard before trying again."
+                )
+            raise error from exc
 
         # From here on the task exists and is paid for: every way out reports its id, and the
         # journal has it before anything else happens.
@@ -311,7 +326,10 @@ def _register_task_tools(server: MCPServer[AppState], wait_limit: float) -> None
         try:
             task = await client.kill(taskid=taskid, socketaccesstoken=socketaccesstoken)
         except WiroError as exc:
-            raise _tool_error(exc, "kill the task") from exc
+            error = _tool_error(exc, "kill the task")
+            if exc.code == 1 and "state" in exc.message.lower():
+                error = ToolError(f"{error} A task still in the queue is removed with cancel_task.")
+            raise error from exc
         await state_of(ctx).journal.update(task)
         return task_result(task, lead="Kill requested.")
 

@@ -110,6 +110,10 @@ def _base_url(raw: str | None) -> str:
         raise ConfigError(f"WIRO_API_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}; got {shown}")
     if parts.query or parts.fragment:
         raise ConfigError("WIRO_API_BASE_URL must not carry a query string or fragment")
+    if parts.username or parts.password:
+        raise ConfigError(
+            "WIRO_API_BASE_URL must not carry credentials: use WIRO_API_KEY and WIRO_API_SECRET"
+        )
     return raw.rstrip("/")
 
 
