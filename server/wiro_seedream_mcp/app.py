@@ -121,15 +121,8 @@ def _follower(ctx: Context[AppState], state: AppState, task: Task) -> TaskFollow
 async def _finished(state: AppState, task: Task, **options: Any) -> CallToolResult:
     """The result for a task that ended: journal it, deliver its images, describe it."""
     await state.journal.update(task)
-    entry = await state.journal.get(task.id)
-    prompt = str((entry.parameters if entry else {}).get("prompt") or _prompt_of(task))
-    delivered = await state.delivery.deliver(task, prompt)
+    delivered = await state.delivery.deliver(task, await state.journal.get(task.id))
     return task_result(task, delivered=delivered, **options)
-
-
-def _prompt_of(task: Task) -> str:
-    parameters = task.parameters if isinstance(task.parameters, dict) else {}
-    return str(parameters.get("prompt") or "image")
 
 
 async def _journal_entry(journal: Journal, taskid: str | None, token: str | None) -> Task | None:

@@ -12,7 +12,7 @@ from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, 
 from pydantic import BaseModel, Field
 
 from .config import Settings
-from .journal import Journal
+from .journal import Journal, JournalEntry
 from .media import MediaError, download, file_name, preview_async, save_async, sniff
 from .wiro.models import Task, TaskOutput, TaskStatus
 
@@ -73,12 +73,15 @@ class Delivery:
                 return data
         return (await download(self.http, output.url)).data
 
-    async def deliver(self, task: Task, prompt: str) -> dict[str, Delivered]:
-        """Save and preview each output of a succeeded task, as configured. Never raises."""
+    async def deliver(self, task: Task, entry: JournalEntry | None) -> dict[str, Delivered]:
+        """Save and preview each output of a succeeded task, as configured. Never raises.
+
+        ``entry`` is the task's journal record: where outputs were saved before, and its prompt.
+        """
         settings = self.settings
         if not task.succeeded or (settings.output_dir is None and settings.preview_size is None):
             return {}
-        entry = await self.journal.get(task.id)
+        prompt = _prompt(task, entry)
         done: dict[str, Delivered] = {}
         for index, output in enumerate(task.outputs):
             result = done[output.name] = Delivered()
@@ -120,6 +123,14 @@ class Delivery:
         log.info("task %s: saved %s", task.id, path)
         await self.journal.saved(task.id, output.name, path)
         return path
+
+
+def _prompt(task: Task, entry: JournalEntry | None) -> str:
+    """The prompt the task was started with: as journaled, else as Wiro echoes it."""
+    if entry is not None and entry.parameters.get("prompt"):
+        return str(entry.parameters["prompt"])
+    parameters = task.parameters if isinstance(task.parameters, dict) else {}
+    return str(parameters.get("prompt") or "image")
 
 
 def describe(task: Task) -> str:
