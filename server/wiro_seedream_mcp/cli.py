@@ -18,6 +18,11 @@ from . import __version__
 log = logging.getLogger("wiro_seedream_mcp")
 
 
+def say(text: str = "") -> None:
+    """A line for the person at the terminal (demo, doctor). Never used by ``serve``."""
+    print(text, flush=True)
+
+
 def _setup_logging() -> None:
     """Logs go to stderr: stdout carries JSON-RPC only."""
     level = os.environ.get("WIRO_LOG_LEVEL", "INFO").upper()

@@ -17,23 +17,20 @@ from typing import Any
 
 import anyio
 
+from .cli import say
 from .config import ConfigError, Settings
 from .wiro.png import png_size
 from .wiro.seedream import DEFAULT_PROMPT, SIZES
 
 
-def _say(text: str = "") -> None:
-    print(text, flush=True)
-
-
 def run_demo(*, prompt: str | None, size: str, out: str | None) -> int:
     if size not in SIZES:
-        _say(f"--size must be one of {', '.join(SIZES)}")
+        say(f"--size must be one of {', '.join(SIZES)}")
         return 2
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
-        _say(f"Configuration error: {exc}")
+        say(f"Configuration error: {exc}")
         return 2
     out_dir = (Path(out) if out else Path(tempfile.gettempdir()) / "wiro-seedream-demo").resolve()
     with ExitStack() as stack:
@@ -41,7 +38,7 @@ def run_demo(*, prompt: str | None, size: str, out: str | None) -> int:
         # The server saves the image itself, as it would for a host with WIRO_OUTPUT_DIR set.
         env["WIRO_OUTPUT_DIR"] = str(out_dir)
         if settings.has_credentials:
-            _say(f"Using Wiro at {settings.base_url} (WIRO_API_KEY is set): this runs one paid task.")
+            say(f"Using Wiro at {settings.base_url} (WIRO_API_KEY is set): this runs one paid task.")
         else:
             from .wiro.emulator import EmulatorServer, Project, WiroEmulator
 
@@ -55,7 +52,7 @@ def run_demo(*, prompt: str | None, size: str, out: str | None) -> int:
                 # Emulated tasks stay out of the real task journal.
                 "WIRO_STATE_DIR": stack.enter_context(tempfile.TemporaryDirectory(prefix="wiro-demo-")),
             }
-            _say(f"No WIRO_API_KEY set: using the built-in Wiro emulator on {server.base_url}.")
+            say(f"No WIRO_API_KEY set: using the built-in Wiro emulator on {server.base_url}.")
         env.setdefault("WIRO_LOG_LEVEL", "WARNING")
         return anyio.run(_session, env, prompt or DEFAULT_PROMPT, size, out_dir)
 
@@ -67,41 +64,41 @@ async def _session(env: dict[str, str], prompt: str, size: str, out_dir: Path) -
     started = time.monotonic()
     async with Client(params) as client:
         tools = await client.list_tools()
-        _say(f"MCP server started over stdio; tools: {', '.join(t.name for t in tools.tools)}")
-        _say(f'Calling generate_image(prompt="{prompt[:60]}...", size="{size}")')
+        say(f"MCP server started over stdio; tools: {', '.join(t.name for t in tools.tools)}")
+        say(f'Calling generate_image(prompt="{prompt[:60]}...", size="{size}")')
 
         async def progress(progress: float, total: float | None, message: str | None) -> None:
-            _say(f"  progress {progress:g}/{total or '?'} {message or ''}".rstrip())
+            say(f"  progress {progress:g}/{total or '?'} {message or ''}".rstrip())
 
         result = await client.call_tool(
             "generate_image", {"prompt": prompt, "size": size}, progress_callback=progress
         )
     elapsed = time.monotonic() - started
     data: dict[str, Any] = result.structured_content or {}
-    _say()
+    say()
     previews = []
     for block in result.content:
         if block.type == "text":
-            _say(block.text)
+            say(block.text)
         elif block.type == "image":
             previews.append(f"{block.mime_type}, {len(block.data) // 1024} KB of base64")
-    _say()
-    _say(f"task id:  {data.get('taskid')}")
-    _say(f"status:   {data.get('status')} (succeeded: {data.get('succeeded')})")
+    say()
+    say(f"task id:  {data.get('taskid')}")
+    say(f"status:   {data.get('status')} (succeeded: {data.get('succeeded')})")
     if result.is_error or not data.get("succeeded"):
-        _say(f"The task did not produce an image ({elapsed:.1f} s).")
+        say(f"The task did not produce an image ({elapsed:.1f} s).")
         return 1
     output = data["outputs"][0]
-    _say(f"image:    {output['url']}")
+    say(f"image:    {output['url']}")
     if not await _check_url(output["url"]):
         return 1
     if previews:
-        _say(f"preview:  {previews[0]} (shown inline by hosts that display images)")
+        say(f"preview:  {previews[0]} (shown inline by hosts that display images)")
     if output.get("path"):
         saved = Path(output["path"])
         dims = png_size(await anyio.Path(saved).read_bytes())
-        _say(f"saved:    {saved}" + (f" (PNG {dims[0]}x{dims[1]})" if dims else ""))
-    _say(f"Done in {elapsed:.1f} s. Open the saved file to look at the image.")
+        say(f"saved:    {saved}" + (f" (PNG {dims[0]}x{dims[1]})" if dims else ""))
+    say(f"Done in {elapsed:.1f} s. Open the saved file to look at the image.")
     return 0
 
 
@@ -113,7 +110,7 @@ async def _check_url(url: str) -> bool:
         response = await http.get(url)
     dims = png_size(response.content)
     if response.status_code != 200 or dims is None:
-        _say(f"The image URL answered HTTP {response.status_code}, not a PNG.")
+        say(f"The image URL answered HTTP {response.status_code}, not a PNG.")
         return False
-    _say(f"fetched:  PNG {dims[0]}x{dims[1]}, {len(response.content)} bytes, from the URL")
+    say(f"fetched:  PNG {dims[0]}x{dims[1]}, {len(response.content)} bytes, from the URL")
     return True

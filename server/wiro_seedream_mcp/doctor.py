@@ -20,6 +20,7 @@ from pathlib import Path
 import anyio
 import httpx2 as httpx
 
+from .cli import say
 from .config import ConfigError, Settings
 from .state import wiro_client
 from .wiro.errors import WiroAuthError, WiroConnectionError, WiroError, WiroNotFoundError
@@ -28,10 +29,6 @@ READY, NO_CREDENTIALS, BAD_CONFIG, UNREACHABLE, REFUSED = 0, 1, 2, 3, 4
 
 # A task id no project has: Detail of it is a signed call that changes nothing and costs nothing.
 PROBE_TASK = "0"
-
-
-def _say(text: str = "") -> None:
-    print(text, flush=True)
 
 
 def _masked(name: str) -> str:
@@ -44,30 +41,30 @@ def _masked(name: str) -> str:
 
 
 def run_doctor() -> int:
-    _say("wiro-seedream-mcp doctor")
-    _say()
-    _say("Configuration:")
+    say("wiro-seedream-mcp doctor")
+    say()
+    say("Configuration:")
     for name in ("WIRO_API_KEY", "WIRO_API_SECRET"):
-        _say(f"  {name:<18} {_masked(name)}")
+        say(f"  {name:<18} {_masked(name)}")
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
-        _say()
-        _say(f"Invalid setting: {exc}")
+        say()
+        say(f"Invalid setting: {exc}")
         return BAD_CONFIG
-    _say(f"  {'WIRO_API_BASE_URL':<18} {settings.base_url}")
-    _say(f"  {'WIRO_SOCKET_URL':<18} {settings.socket_url or 'off (tasks are followed by polling)'}")
-    _say(f"  {'WIRO_WAIT_TIMEOUT':<18} {settings.wait_timeout:g} s")
-    _say(f"  {'WIRO_OUTPUT_DIR':<18} {settings.output_dir or '(not set: images are not saved)'}")
-    _say(f"  {'WIRO_PREVIEW':<18} {f'{settings.preview_size} px' if settings.preview_size else 'off'}")
-    _say(f"  {'WIRO_STATE_DIR':<18} {settings.state_dir}")
+    say(f"  {'WIRO_API_BASE_URL':<18} {settings.base_url}")
+    say(f"  {'WIRO_SOCKET_URL':<18} {settings.socket_url or 'off (tasks are followed by polling)'}")
+    say(f"  {'WIRO_WAIT_TIMEOUT':<18} {settings.wait_timeout:g} s")
+    say(f"  {'WIRO_OUTPUT_DIR':<18} {settings.output_dir or '(not set: images are not saved)'}")
+    say(f"  {'WIRO_PREVIEW':<18} {f'{settings.preview_size} px' if settings.preview_size else 'off'}")
+    say(f"  {'WIRO_STATE_DIR':<18} {settings.state_dir}")
     for note in settings.notes:
-        _say(f"  note: {note}")
-    _say()
-    _say("Checks:")
+        say(f"  note: {note}")
+    say()
+    say("Checks:")
     for folder, what in ((settings.output_dir, "output folder"), (settings.state_dir, "journal folder")):
         if folder is not None:
-            _say(f"  {what}: {_writable(folder)}")
+            say(f"  {what}: {_writable(folder)}")
     return anyio.run(_check_wiro, settings)
 
 
@@ -86,15 +83,15 @@ async def _check_wiro(settings: Settings) -> int:
         try:
             answer = await http.post(f"{settings.base_url}/Task/Detail", json={"taskid": PROBE_TASK})
         except httpx.HTTPError as exc:
-            _say(f"  Wiro API: cannot be reached at {settings.base_url} ({type(exc).__name__}: {exc})")
-            _say("  Check the network, a proxy, or WIRO_API_BASE_URL.")
+            say(f"  Wiro API: cannot be reached at {settings.base_url} ({type(exc).__name__}: {exc})")
+            say("  Check the network, a proxy, or WIRO_API_BASE_URL.")
             return UNREACHABLE
-        _say(f"  Wiro API: answers at {settings.base_url} (HTTP {answer.status_code} without credentials)")
+        say(f"  Wiro API: answers at {settings.base_url} (HTTP {answer.status_code} without credentials)")
 
         client = wiro_client(http, settings)
         if client is None:
-            _say()
-            _say(
+            say()
+            say(
                 "Not ready: WIRO_API_KEY is not set. The server starts and lists its tools, but every "
                 "call answers with an error until the key (and, for a signature project, "
                 "WIRO_API_SECRET) is set where the host starts the server."
@@ -107,26 +104,26 @@ async def _check_wiro(settings: Settings) -> int:
         except WiroNotFoundError:
             pass  # the expected answer: the keys were accepted and the task does not exist
         except WiroAuthError as exc:
-            _say(f"  credentials: REFUSED on a {mode}: {exc.message}")
-            _say()
+            say(f"  credentials: REFUSED on a {mode}: {exc.message}")
+            say()
             if "signature" in exc.message.lower() and not settings.signed:
-                _say(
+                say(
                     "Not ready: this Wiro project uses signature authentication. Set WIRO_API_SECRET "
                     "to the project's API secret."
                 )
             else:
-                _say(
+                say(
                     "Not ready: Wiro does not accept this key (and secret). Copy both again from the "
                     "Wiro dashboard (Projects); a key-only project needs WIRO_API_SECRET left unset."
                 )
             return REFUSED
         except WiroConnectionError as exc:
-            _say(f"  credentials: could not be checked: {exc}")
+            say(f"  credentials: could not be checked: {exc}")
             return UNREACHABLE
         except WiroError as exc:
-            _say(f"  credentials: Wiro answered the check with an error: {exc}")
+            say(f"  credentials: Wiro answered the check with an error: {exc}")
             return REFUSED
-        _say(f"  credentials: accepted ({mode})")
-    _say()
-    _say("Ready: the server can start tasks on Wiro.")
+        say(f"  credentials: accepted ({mode})")
+    say()
+    say("Ready: the server can start tasks on Wiro.")
     return READY
