@@ -8,7 +8,7 @@ in :mod:`.journal`, resources and prompts in :mod:`.catalog`.
 # No `from __future__ import annotations` here: the tool signatures are evaluated when the
 # tools are registered, and get_task's wait bound is a value known only then.
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -26,7 +26,7 @@ from .journal import Journal, JournalEntry
 from .results import TaskResult, pending_hint, task_result
 from .state import AppState, state_of
 from .wiro.client import exactly_one
-from .wiro.errors import WiroConnectionError, WiroError, WiroHTTPError
+from .wiro.errors import CODE_NOT_FOUND, WiroConnectionError, WiroError, WiroHTTPError
 from .wiro.models import Task, TaskStatus
 from .wiro.seedream import (
     DEFAULT_GUIDANCE,
@@ -140,6 +140,20 @@ def _may_have_run(exc: WiroError) -> bool:
     if isinstance(exc, WiroConnectionError):
         return exc.sent
     return isinstance(exc, WiroHTTPError) and (exc.status is None or exc.status >= 500)
+
+
+async def _stop(state: AppState, action: str, call: Awaitable[Task], *, refused: str) -> CallToolResult:
+    """Kill or Cancel, as the person asked: the task as it now is, or why Wiro refused."""
+    try:
+        task = await call
+    except WiroError as exc:
+        error = _tool_error(exc, f"{action} the task")
+        if exc.code == CODE_NOT_FOUND and "state" in exc.message.lower():
+            # The task exists but is past (or not yet at) the point where this action applies.
+            error = ToolError(f"{error} {refused}")
+        raise error from exc
+    await state.journal.update(task)
+    return task_result(task, lead=f"{action.capitalize()} requested.")
 
 
 def _tool_error(exc: WiroError, action: str) -> ToolError:
@@ -315,16 +329,13 @@ def _register_task_tools(server: MCPServer[AppState], wait_limit: float) -> None
         socketaccesstoken: Annotated[MaybeText, optional_text("The task's token, instead of taskid.")] = None,
     ) -> TaskOutcome:
         _exactly_one(taskid=taskid, socketaccesstoken=socketaccesstoken)
-        client = state_of(ctx).client()
-        try:
-            task = await client.kill(taskid=taskid, socketaccesstoken=socketaccesstoken)
-        except WiroError as exc:
-            error = _tool_error(exc, "kill the task")
-            if exc.code == 1 and "state" in exc.message.lower():
-                error = ToolError(f"{error} A task still in the queue is removed with cancel_task.")
-            raise error from exc
-        await state_of(ctx).journal.update(task)
-        return task_result(task, lead="Kill requested.")
+        state = state_of(ctx)
+        return await _stop(
+            state,
+            "kill",
+            state.client().kill(taskid=taskid, socketaccesstoken=socketaccesstoken),
+            refused="A task still in the queue is removed with cancel_task.",
+        )
 
     @server.tool(
         name="cancel_task",
@@ -342,16 +353,13 @@ def _register_task_tools(server: MCPServer[AppState], wait_limit: float) -> None
         taskid: Annotated[str, Field(min_length=1, description="The id of the queued task to cancel.")],
     ) -> TaskOutcome:
         _exactly_one(taskid=taskid)
-        client = state_of(ctx).client()
-        try:
-            task = await client.cancel(taskid=taskid)
-        except WiroError as exc:
-            error = _tool_error(exc, "cancel the task")
-            if exc.code == 1 and "cancel" in exc.message.lower():
-                error = ToolError(f"{error} If the task is already running, stop it with kill_task.")
-            raise error from exc
-        await state_of(ctx).journal.update(task)
-        return task_result(task, lead="Cancel requested.")
+        state = state_of(ctx)
+        return await _stop(
+            state,
+            "cancel",
+            state.client().cancel(taskid=taskid),
+            refused="If the task is already running, stop it with kill_task.",
+        )
 
     @server.tool(
         name="list_tasks",
