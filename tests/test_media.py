@@ -95,6 +95,21 @@ def test_save_refuses_names_that_leave_the_folder(tmp_path: Path, name: str) -> 
     assert not (tmp_path / "escape.png").exists()
 
 
+def test_save_without_hard_links_still_never_overwrites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(source: str, target: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    first = save(tmp_path, "a.png", b"first")
+    second = save(tmp_path, "a.png", b"second")
+    assert [first.name, second.name] == ["a.png", "a-2.png"]
+    assert first.read_bytes() == b"first"
+    assert second.read_bytes() == b"second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-2.png", "a.png"]
+
+
 def test_save_is_atomic_when_writing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken_fsync(fd: int) -> None:
         raise OSError(28, "No space left on device")

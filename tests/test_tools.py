@@ -377,3 +377,17 @@ async def test_kill_task_while_queued_points_to_cancel(
     assert "not in a killable state" in text_of(refused)
     assert "cancel_task" in text_of(refused)
     assert server.emulator.task_status(started["taskid"]) == "task_queue"
+
+
+async def test_invalid_configuration_is_reported_by_every_tool(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcp import Client
+
+    from wiro_seedream_mcp.app import build_server
+
+    monkeypatch.setenv("WIRO_API_KEY", API_KEY)
+    monkeypatch.setenv("WIRO_WAIT_TIMEOUT", "soon")
+    async with Client(build_server()) as client:
+        assert len((await client.list_tools()).tools) == 5
+        result = await client.call_tool("generate_image", {"prompt": "x"})
+    assert result.is_error
+    assert "configuration is invalid: WIRO_WAIT_TIMEOUT must be a number of seconds" in text_of(result)

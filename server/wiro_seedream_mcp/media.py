@@ -129,14 +129,29 @@ def save(folder: Path, name: str, data: bytes) -> Path:
         for attempt in range(1, 1000):
             candidate = folder / (name if attempt == 1 else f"{stem}-{attempt}{dot}{ext}")
             try:
-                # A hard link appears whole, and fails instead of replacing an existing file.
-                os.link(temp, candidate)
+                _publish(temp, candidate)
             except FileExistsError:
                 continue
             return candidate
         raise MediaError(f"no free file name for {name!r} in {folder}")
     finally:
         Path(temp).unlink(missing_ok=True)
+
+
+def _publish(temp: str, target: Path) -> None:
+    """Give the finished temporary file its name, whole, never replacing an existing file.
+
+    A hard link does both at once. Where the file system has no hard links (FAT, some network
+    shares), the name is first claimed with an exclusive create, then the file moved onto it.
+    """
+    try:
+        os.link(temp, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        claim = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.close(claim)
+        os.replace(temp, target)
 
 
 async def save_async(folder: Path, name: str, data: bytes) -> Path:
