@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,19 @@ API_SECRET = "test-secret-abcdefghij"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Servers started by the tests keep their task journal here, not in the user's data folder."""
+    folder = tmp_path_factory.mktemp("state")
+    before = os.environ.get("WIRO_STATE_DIR")
+    os.environ["WIRO_STATE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("WIRO_STATE_DIR", None)
+    else:
+        os.environ["WIRO_STATE_DIR"] = before
 
 
 def page_example(name: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ resumable waits, retries that never double-bill, many tasks at once."""
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -191,7 +192,12 @@ async def test_cancelled_call_over_real_stdio_kills_the_task(
     emulator_factory: Callable[..., EmulatorServer],
 ) -> None:
     server = emulator_factory(timings=RUNNING)
-    env = {"WIRO_API_KEY": API_KEY, "WIRO_API_SECRET": API_SECRET, "WIRO_API_BASE_URL": server.base_url}
+    env = {
+        "WIRO_API_KEY": API_KEY,
+        "WIRO_API_SECRET": API_SECRET,
+        "WIRO_API_BASE_URL": server.base_url,
+        "WIRO_STATE_DIR": os.environ["WIRO_STATE_DIR"],
+    }
     async with Client(StdioServerParameters(command=str(SCRIPT), env=env), mode="legacy") as client:
         await _cancel_midway(client, server, "task_start")
         await until_async(lambda: server.emulator.count("/Task/Kill") == 1)

@@ -4,6 +4,7 @@ against the emulator as a real HTTP server."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from mcp import Client, StdioServerParameters
@@ -21,6 +22,7 @@ def server_env(emulator: EmulatorServer, **extra: str) -> dict[str, str]:
         "WIRO_API_SECRET": API_SECRET,
         "WIRO_API_BASE_URL": emulator.base_url,
         "WIRO_WAIT_TIMEOUT": "20",
+        "WIRO_STATE_DIR": os.environ["WIRO_STATE_DIR"],
         **extra,
     }
 
