@@ -206,6 +206,30 @@ async def test_cancelled_call_over_real_stdio_kills_the_task(
     assert server.emulator.tasks[taskid].stopped == "kill"
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("wait", [True, False])
+async def test_call_cancelled_while_run_is_in_flight_stops_the_task(
+    emulator_factory: Callable[..., EmulatorServer], wait: bool
+) -> None:
+    """Wiro has made the task but its answer is still on the way when the call is cancelled:
+    the answer is awaited anyway, and the task it names is cancelled, not left running."""
+    server = emulator_factory(timings=QUEUED)
+    server.emulator.inject(RUN_PATH, "slow", delay=1.0)
+    async with connect(settings_for(server), mode="legacy") as client:
+        async with anyio.create_task_group() as tg:
+
+            async def call() -> None:
+                await client.call_tool("generate_image", {"prompt": "cancelled early", "wait": wait})
+
+            tg.start_soon(call)
+            await until_async(lambda: len(server.emulator.tasks) == 1)  # made, not yet answered
+            tg.cancel_scope.cancel()
+        await until_async(lambda: server.emulator.count("/Task/Cancel") == 1)
+    [taskid] = server.emulator.tasks
+    assert server.emulator.task_status(taskid) == "task_cancel"
+    assert server.emulator.count(RUN_PATH) == 1
+
+
 @pytest.mark.parametrize(("timings", "how"), [(QUEUED, "cancel"), (RUNNING, "kill")])
 def test_closing_stdin_mid_wait_stops_the_task(
     emulator_factory: Callable[..., EmulatorServer], timings: Timings, how: str

@@ -25,9 +25,9 @@ from .follow import PROGRESS_TOTAL, TaskFollower, stop_quietly
 from .journal import Journal, JournalEntry
 from .results import TaskResult, pending_hint, task_result
 from .state import AppState, state_of
-from .wiro.client import exactly_one
+from .wiro.client import WiroClient, exactly_one
 from .wiro.errors import CODE_NOT_FOUND, WiroConnectionError, WiroError, WiroHTTPError
-from .wiro.models import Task, TaskStatus
+from .wiro.models import RunReceipt, Task, TaskStatus
 from .wiro.seedream import (
     DEFAULT_GUIDANCE,
     DEFAULT_SEED,
@@ -136,6 +136,22 @@ async def _journal_entry(journal: Journal, taskid: str | None, token: str | None
     return None if entry is None else entry.as_task()
 
 
+async def _run(client: WiroClient, inputs: SeedreamInputs) -> RunReceipt:
+    """Start the task; a failure says whether a paid task may have started all the same."""
+    try:
+        return await client.run(inputs)
+    except WiroError as exc:
+        error = _tool_error(exc, "start the task")
+        if _may_have_run(exc):
+            log.warning("Run failed after the request may have reached Wiro: %s", exc)
+            error = ToolError(
+                f"{error} The request may have reached Wiro and started a (paid) task all the same. "
+                "It was not sent again, so that nothing is paid for twice: look at the task list in "
+                "the Wiro dashboard before trying again."
+            )
+        raise error from exc
+
+
 def _may_have_run(exc: WiroError) -> bool:
     """Whether a failed Run may still have started a task: the answer was lost, not a refusal."""
     if isinstance(exc, WiroConnectionError):
@@ -213,35 +229,27 @@ def _register_generate(server: MCPServer[AppState]) -> None:
             raise ToolError(f"invalid input: {exc}") from exc
         state = state_of(ctx)
         client = state.client()
-        try:
-            receipt = await client.run(inputs)
-        except WiroError as exc:
-            error = _tool_error(exc, "start the task")
-            if _may_have_run(exc):
-                log.warning("Run failed after the request may have reached Wiro: %s", exc)
-                error = ToolError(
-                    f"{error} The request may have reached Wiro and started a (paid) task all the same. "
-                    "It was not sent again, so that nothing is paid for twice: look at the task list in "
-                    "the Wiro dashboard before trying again."
-                )
-            raise error from exc
-
-        # From here on the task exists and is paid for: every way out reports its id, and the
-        # journal has it before anything else happens.
-        await state.journal.accepted(receipt.taskid, receipt.socketaccesstoken, inputs.to_wire())
+        # Once Run is sent, its answer is awaited even if the call is cancelled meanwhile: it
+        # carries the id of a task that is paid for, needed to stop it and never to lose it.
+        with anyio.CancelScope(shield=True):
+            receipt = await _run(client, inputs)
+            # From here on the task exists and is paid for: every way out reports its id, and
+            # the journal has it before anything else happens.
+            await state.journal.accepted(receipt.taskid, receipt.socketaccesstoken, inputs.to_wire())
         accepted = Task(
             id=receipt.taskid, socketaccesstoken=receipt.socketaccesstoken, status=TaskStatus.QUEUE
         )
-        if not wait:
-            return task_result(
-                accepted, lead="Task started.", next_step=pending_hint(accepted, state.settings)
-            )
         follower = _follower(ctx, state, accepted)
         try:
+            await anyio.lowlevel.checkpoint()  # a cancellation that came during Run lands here
+            if not wait:
+                return task_result(
+                    accepted, lead="Task started.", next_step=pending_hint(accepted, state.settings)
+                )
             await follower.note(TaskStatus.QUEUE)
             task = await follower.wait(state.settings.wait_timeout)
         except anyio.get_cancelled_exc_class():
-            log.warning("task %s: the call was cancelled while it waited; stopping the task", receipt.taskid)
+            log.warning("task %s: the call was cancelled; stopping the task", receipt.taskid)
             await stop_quietly(client, receipt.taskid, follower.status)
             raise
         except Exception as exc:

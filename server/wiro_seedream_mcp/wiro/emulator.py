@@ -105,13 +105,15 @@ class Fault:
 
     ``kind``: ``"503"`` and ``"429"`` answer before doing anything (429 with ``Retry-After``);
     ``"502-after"`` does the work, then answers like a failing gateway, so the client cannot
-    know the request took effect.
+    know the request took effect; ``"slow"`` does the work, then waits ``delay`` seconds before
+    answering normally, like a slow network.
     """
 
     path: str
     kind: str
     times: int = 1
     retry_after: str = "0"
+    delay: float = 0.0
 
 
 def _schedule(timings: Timings, failure: str | None) -> list[tuple[float, str]]:
@@ -224,8 +226,10 @@ class WiroEmulator:
 
     # -- state ---------------------------------------------------------------------------
 
-    def inject(self, path: str, kind: str, times: int = 1, retry_after: str = "0") -> None:
-        self.faults.append(Fault(path, kind, times, retry_after))
+    def inject(
+        self, path: str, kind: str, times: int = 1, retry_after: str = "0", delay: float = 0.0
+    ) -> None:
+        self.faults.append(Fault(path, kind, times, retry_after, delay))
 
     def _fault(self, path: str) -> Fault | None:
         with self._lock:
@@ -552,7 +556,9 @@ class WiroEmulator:
                 record.outcome = "unauthorized" if refused.status == 401 else "refused"
                 return JSONResponse(refused.body, status_code=refused.status)
             record.outcome = "ok"
-            if fault is not None:
+            if fault is not None and fault.kind == "slow":
+                await asyncio.sleep(fault.delay)
+            elif fault is not None:
                 record.outcome = f"fault {fault.kind}"
                 return Response("<html><body>502 Bad Gateway</body></html>", 502, media_type="text/html")
             return JSONResponse(answer)
