@@ -35,7 +35,7 @@ from .rawstdio import SCRIPT, RawServer
 QUEUED = Timings(queue=60, prepare=1, generate=1, postprocess=1)
 RUNNING = Timings(queue=0, prepare=0, generate=60, postprocess=1)
 # Long enough for every stage to be seen, short enough for a test.
-WALK = Timings(queue=0.05, prepare=0.05, generate=0.3, postprocess=0.05)
+WALK = Timings(queue=0.05, prepare=0.05, generate=0.8, postprocess=0.05)
 
 
 def until(condition: Callable[[], bool], seconds: float = 15) -> None:
@@ -257,7 +257,8 @@ def test_closing_stdin_mid_wait_stops_the_task(
 async def test_timed_out_wait_then_get_task_wait_returns_the_image(
     emulator_factory: Callable[..., EmulatorServer],
 ) -> None:
-    server = emulator_factory(timings=Timings(queue=0.4, prepare=0.1, generate=0.3, postprocess=0.1))
+    # Done 2.5 s after Run: far past the 0.2 s wait, even on a loaded machine.
+    server = emulator_factory(timings=Timings(queue=2.0, prepare=0.1, generate=0.3, postprocess=0.1))
     async with connect(settings_for(server, wait_timeout=0.2)) as client:
         first = await client.call_tool("generate_image", {"prompt": "patience"})
         data = first.structured_content
