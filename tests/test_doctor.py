@@ -33,6 +33,7 @@ def test_accepted_keys(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> 
     )
     assert out.returncode == READY, out.stdout
     assert "credentials: accepted (signed request" in out.stdout
+    assert f"task socket: answers at ws://127.0.0.1:{emulator.port}/v1/socket" in out.stdout
     assert "Ready" in out.stdout
     assert f"set ({len(API_KEY)} characters, not shown)" in out.stdout
     assert API_KEY not in out.stdout + out.stderr
@@ -86,3 +87,15 @@ def test_invalid_setting(tmp_path: os.PathLike[str], name: str, value: str) -> N
     out = doctor(tmp_path, **{name: value})
     assert out.returncode == BAD_CONFIG
     assert f"Invalid setting: {name}" in out.stdout
+
+
+def test_socket_switched_off_or_missing(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: os.PathLike[str]
+) -> None:
+    server = emulator_factory(socket=False)
+    common = {"WIRO_API_KEY": API_KEY, "WIRO_API_SECRET": API_SECRET, "WIRO_API_BASE_URL": server.base_url}
+    refused = doctor(tmp_path, **common)
+    assert refused.returncode == READY  # polling still works
+    assert "task socket: not reachable" in refused.stdout
+    off = doctor(tmp_path, **common, WIRO_SOCKET_URL="off")
+    assert "task socket: off" in off.stdout

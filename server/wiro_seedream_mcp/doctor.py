@@ -13,6 +13,7 @@ tell accepted keys from a refused signature or a project that needs a secret. Ex
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -87,6 +88,7 @@ async def _check_wiro(settings: Settings) -> int:
             say("  Check the network, a proxy, or WIRO_API_BASE_URL.")
             return UNREACHABLE
         say(f"  Wiro API: answers at {settings.base_url} (HTTP {answer.status_code} without credentials)")
+        say(f"  task socket: {await _socket_check(http, settings.socket_url)}")
 
         client = wiro_client(http, settings)
         if client is None:
@@ -127,3 +129,27 @@ async def _check_wiro(settings: Settings) -> int:
     say()
     say("Ready: the server can start tasks on Wiro.")
     return READY
+
+
+async def _socket_check(http: httpx.AsyncClient, url: str | None) -> str:
+    """Whether the task socket answers a subscription (for a task that does not exist)."""
+    if url is None:
+        return "off (WIRO_SOCKET_URL=off): tasks are followed by polling Task/Detail"
+    from httpx2.websockets import AsyncWebSocketClient, HTTPXWSException, WebSocketDisconnect
+
+    problem: BaseException | None = None
+    try:
+        with anyio.fail_after(10):
+            async with AsyncWebSocketClient(http, keepalive_ping_interval_seconds=None).connect(url) as ws:
+                await ws.send_json({"type": "task_info", "tasktoken": "doctor-check"})
+                # No news for a task that does not exist is a fine answer too.
+                with contextlib.suppress(TimeoutError, WebSocketDisconnect):
+                    await ws.receive_text(timeout=3)
+    except* (HTTPXWSException, httpx.HTTPError, OSError, TimeoutError) as group:
+        problem = group.exceptions[0]
+    if problem is not None:
+        return (
+            f"not reachable at {url} ({type(problem).__name__}): tasks will be followed by polling, "
+            "which is slower to notice a finished image"
+        )
+    return f"answers at {url}"
