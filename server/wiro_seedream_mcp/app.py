@@ -46,13 +46,14 @@ from .wiro.seedream import (
 
 log = logging.getLogger(__name__)
 
-INSTRUCTIONS = """\
-Makes images from text with ByteDance Seedream 3.0 on Wiro.ai. Each generate_image call starts
-one paid Wiro task and waits for it, reporting progress; the result shows a small preview and links
-the image (a public URL kept for a limited time, and a saved file when the server is set up to
-save). If the wait ends before the image is ready, the result gives the task id: call get_task with
-it and wait instead of generating again. kill_task stops a running task, cancel_task removes a
-queued one. list_tasks shows recent tasks, also after a restart."""
+INSTRUCTIONS = (
+    "Makes images from text with ByteDance Seedream 3.0 on Wiro.ai. Each generate_image call starts "
+    "one paid Wiro task and waits for it, reporting progress; the result shows a small preview and "
+    "links the image (a public URL kept for a limited time, and a saved file when the server is set "
+    "up to save). If the wait ends before the image is ready, the result gives the task id: call "
+    "get_task with it and wait instead of generating again. kill_task stops a running task, "
+    "cancel_task removes a queued one. list_tasks shows recent tasks, also after a restart."
+)
 
 TaskOutcome = Annotated[CallToolResult, TaskResult]
 
