@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -63,15 +62,17 @@ def describe_entry(item: TaskSummary) -> str:
 
 async def _entry(state: AppState, taskid: str) -> JournalEntry:
     """The task, refreshed from Wiro when credentials allow, else as the journal has it."""
+    problem: WiroError | None = None
     if state.wiro is not None:
         try:
             await state.journal.update(await state.wiro.detail(taskid=taskid))
         except WiroNotFoundError:
             pass
         except WiroError as exc:
-            if await state.journal.get(taskid) is None:
-                raise ResourceError(f"task {taskid} could not be read from Wiro: {exc}") from exc
+            problem = exc
     entry = await state.journal.get(taskid)
+    if entry is None and problem is not None:
+        raise ResourceError(f"task {taskid} could not be read from Wiro: {problem}") from problem
     if entry is None:
         raise ResourceNotFoundError(f"no task {taskid!r}: Wiro and the local task journal do not know it")
     return entry
@@ -115,9 +116,9 @@ def register_catalog(server: MCPServer[AppState], journal: Journal) -> None:
         if found is None:
             names = ", ".join(o.name for o in task.outputs) or "none yet"
             raise ResourceNotFoundError(f"task {taskid} has no output {name!r} (outputs: {names})")
-        saved = Path(entry.saved[name]) if name in entry.saved else None
+        delivery = state.delivery
         try:
-            return await state.delivery.image_bytes(found, saved if saved and saved.is_file() else None)
+            return await delivery.image_bytes(found, await delivery.saved_path(entry, name))
         except (MediaError, OSError) as exc:
             raise ResourceError(f"output {name} of task {taskid} could not be read: {exc}") from exc
 

@@ -65,6 +65,14 @@ class Delivery:
     settings: Settings
     journal: Journal
 
+    @staticmethod
+    async def saved_path(entry: JournalEntry | None, name: str) -> Path | None:
+        """Where the journal says output ``name`` was saved, if that file is still there."""
+        if entry is None or name not in entry.saved:
+            return None
+        path = Path(entry.saved[name])
+        return path if await anyio.Path(path).is_file() else None
+
     async def image_bytes(self, output: TaskOutput, saved: Path | None) -> bytes:
         """The output's bytes: from the saved file when there is one, else downloaded."""
         if saved is not None:
@@ -85,9 +93,7 @@ class Delivery:
         done: dict[str, Delivered] = {}
         for index, output in enumerate(task.outputs):
             result = done[output.name] = Delivered()
-            known = Path(entry.saved[output.name]) if entry and output.name in entry.saved else None
-            if known is not None and not await anyio.Path(known).is_file():
-                known = None
+            known = await self.saved_path(entry, output.name)
             try:
                 data = await self.image_bytes(output, known)
             except (MediaError, OSError) as exc:
