@@ -24,7 +24,7 @@ from wiro_seedream_mcp.follow import (
 )
 from wiro_seedream_mcp.wiro.client import RetryPolicy, WiroClient
 from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Timings
-from wiro_seedream_mcp.wiro.errors import WiroConnectionError
+from wiro_seedream_mcp.wiro.errors import WiroConnectionError, WiroRunUnknownError
 from wiro_seedream_mcp.wiro.models import TaskStatus
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH, SeedreamInputs
 from wiro_seedream_mcp.wiro.signing import WiroAuth
@@ -323,9 +323,11 @@ async def test_run_is_sent_once_whatever_fails(emulator: EmulatorServer, kind: s
     assert len(emulator.emulator.tasks) == (1 if kind == "502-after" else 0)
     text = result.content[0].text  # type: ignore[union-attr]
     assert "HTTP" in text
-    # A lost answer may hide a started task: the person is told to look before trying again.
-    warned = "may have reached Wiro and started a (paid) task" in text
+    # A lost answer may hide a started task: the person is told to look before trying again;
+    # a 429 (too many requests, not processed) is a plain refusal.
+    warned = "a paid task may have started all the same" in text
     assert warned is (kind in ("503", "502-after"))
+    assert ("do not call generate_image again" in text) is warned
 
 
 @pytest.mark.anyio
@@ -382,7 +384,7 @@ async def test_run_retried_only_when_the_connection_never_opened() -> None:
         calls.append(request.url.path)
         raise httpx.ReadError("connection reset after the request was sent", request=request)
 
-    with pytest.raises(WiroConnectionError):
+    with pytest.raises(WiroRunUnknownError):
         await _mock(lose_answer, sleeps).run(SeedreamInputs(prompt="x"))
     assert len(calls) == 1
 

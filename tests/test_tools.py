@@ -38,6 +38,15 @@ def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def own(prop: dict[str, Any]) -> dict[str, Any]:
+    """The branch of an optional argument's schema that is not ``null`` (it must have one)."""
+    branches = prop["anyOf"]
+    assert {"type": "null"} in branches, prop
+    others = [b for b in branches if b != {"type": "null"}]
+    assert len(others) == 1, prop
+    return {**others[0], **{k: v for k, v in prop.items() if k != "anyOf"}}
+
+
 async def test_tools_list_schemas_exactly(mode: str) -> None:
     async with connect(Settings(), mode) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
@@ -48,27 +57,29 @@ async def test_tools_list_schemas_exactly(mode: str) -> None:
     assert gen["required"] == ["prompt"]
     assert list(props) == ["prompt", "size", "watermark", "guidanceScale", "seed", "callbackUrl", "wait"]
     assert props["prompt"]["type"] == "string"
-    assert props["prompt"]["minLength"] == 1
+    assert (props["prompt"]["minLength"], props["prompt"]["maxLength"]) == (1, 10_000)
     assert "default" not in props["prompt"]
-    assert props["size"] == {**props["size"], "type": "string", "enum": SIZES, "default": "1024x1024"}
-    for size, ratio in [("1024x1024", "1:1"), ("1512x648", "21:9"), ("720x1280", "9:16")]:
-        assert f"{size} ({ratio})" in props["size"]["description"]
-    assert props["watermark"]["type"] == "boolean"
-    assert props["watermark"]["default"] is False
-    assert props["guidanceScale"]["type"] == "number"
-    assert (props["guidanceScale"]["minimum"], props["guidanceScale"]["maximum"]) == (1, 10)
-    assert props["guidanceScale"]["default"] == 1
-    assert props["seed"]["type"] == "integer"
-    assert (props["seed"]["minimum"], props["seed"]["maximum"], props["seed"]["default"]) == (
-        0,
-        2147483647,
-        1,
-    )
-    assert props["callbackUrl"]["type"] == "string"
-    assert props["callbackUrl"]["pattern"] == "^https?://"
-    assert "default" not in props["callbackUrl"]
-    assert props["wait"]["type"] == "boolean"
-    assert props["wait"]["default"] is True
+    # Every optional argument accepts null (strict function calling sends every property).
+    size = own(props["size"])
+    assert size == {**size, "type": "string", "enum": SIZES, "default": "1024x1024"}
+    for size_name, ratio in [("1024x1024", "1:1"), ("1512x648", "21:9"), ("720x1280", "9:16")]:
+        assert f"{size_name} ({ratio})" in size["description"]
+    watermark = own(props["watermark"])
+    assert watermark["type"] == "boolean"
+    assert watermark["default"] is False
+    guidance = own(props["guidanceScale"])
+    assert guidance["type"] == "number"
+    assert (guidance["minimum"], guidance["maximum"], guidance["default"]) == (1, 10, 1)
+    seed = own(props["seed"])
+    assert seed["type"] == "integer"
+    assert (seed["minimum"], seed["maximum"], seed["default"]) == (0, 2147483647, 1)
+    callback = own(props["callbackUrl"])
+    assert callback["type"] == "string"
+    assert callback["pattern"] == "^https?://"
+    assert "default" not in callback
+    wait = own(props["wait"])
+    assert wait["type"] == "boolean"
+    assert wait["default"] is True
     for name, prop in props.items():
         assert prop.get("description"), name
         assert "video" not in prop["description"].lower(), name
@@ -76,7 +87,7 @@ async def test_tools_list_schemas_exactly(mode: str) -> None:
     get = tools["get_task"].input_schema
     assert list(get["properties"]) == ["taskid", "tasktoken", "wait"]
     assert get.get("required", []) == []
-    get_wait = get["properties"].pop("wait")
+    get_wait = own(get["properties"].pop("wait"))
     assert get_wait["type"] == "number"
     # 0 to the configured wait limit (50 s unless WIRO_WAIT_TIMEOUT says otherwise).
     assert (get_wait["minimum"], get_wait["maximum"], get_wait["default"]) == (0, 50, 0)
@@ -86,12 +97,16 @@ async def test_tools_list_schemas_exactly(mode: str) -> None:
     cancel = tools["cancel_task"].input_schema
     assert set(cancel["properties"]) == {"taskid"}
     assert cancel["required"] == ["taskid"]
-    for schema in (get, kill, cancel):
-        for prop in schema["properties"].values():
-            assert prop["type"] == "string"
+    # A task id may be a string or a number; only an optional one may be null.
+    id_branches = [{"type": "string", "minLength": 1}, {"type": "integer", "minimum": 0}]
+    assert cancel["properties"]["taskid"]["anyOf"] == id_branches
+    for schema in (get, kill):
+        assert schema["properties"]["taskid"]["anyOf"] == [*id_branches, {"type": "null"}]
+        token = next(name for name in schema["properties"] if name != "taskid")
+        assert own(schema["properties"][token])["type"] == "string"
 
     listing = tools.pop("list_tasks")
-    limit = listing.input_schema["properties"]["limit"]
+    limit = own(listing.input_schema["properties"]["limit"])
     assert (limit["type"], limit["minimum"], limit["maximum"], limit["default"]) == ("integer", 1, 100, 20)
     assert listing.annotations is not None
     assert listing.annotations.read_only_hint is True

@@ -13,17 +13,22 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from pydantic import BaseModel, Field
 
-from .journal import Journal, JournalEntry
+from .follow import ANSWER_MARGIN
+from .journal import Journal, JournalEntry, JournalUnavailableError
 from .media import MediaError
 from .state import AppState, state_of
 from .wiro.errors import WiroError, WiroNotFoundError
 from .wiro.seedream import EXAMPLE_PROMPTS
 
 RECENT = 20
+# How much of a prompt a listing shows: enough to recognise the task, small enough that a
+# listing of 100 tasks stays far below the hosts' 1 MB result limit.
+PROMPT_SHOWN = 200
 
 
 class TaskSummary(BaseModel):
@@ -39,6 +44,9 @@ class TaskSummary(BaseModel):
 
 class TaskList(BaseModel):
     tasks: list[TaskSummary] = Field(description="Recent tasks, newest first.")
+    warnings: list[str] = Field(
+        default_factory=list, description="Problems with the task journal, when there are any."
+    )
 
 
 def summarize(entry: JournalEntry) -> TaskSummary:
@@ -47,11 +55,15 @@ def summarize(entry: JournalEntry) -> TaskSummary:
         status=entry.status,
         done=entry.done,
         succeeded=entry.succeeded,
-        prompt=str(entry.parameters.get("prompt", "")),
+        prompt=_shorten(str(entry.parameters.get("prompt", "")), PROMPT_SHOWN),
         created=datetime.fromtimestamp(entry.created, UTC).isoformat(timespec="seconds"),
         images=[str(o.get("url")) for o in entry.outputs if o.get("url")],
         saved=list(entry.saved.values()),
     )
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def describe_entry(item: TaskSummary) -> str:
@@ -65,12 +77,16 @@ async def _entry(state: AppState, taskid: str) -> JournalEntry:
     problem: WiroError | None = None
     if state.wiro is not None:
         try:
-            await state.journal.update(await state.wiro.detail(taskid=taskid))
+            with anyio.move_on_after(ANSWER_MARGIN / 2):
+                await state.journal.update(await state.wiro.detail(taskid=taskid))
         except WiroNotFoundError:
             pass
         except WiroError as exc:
             problem = exc
-    entry = await state.journal.get(taskid)
+    try:
+        entry = await state.journal.get(taskid)
+    except JournalUnavailableError as exc:
+        raise ResourceError(str(exc)) from exc
     if entry is None and problem is not None:
         raise ResourceError(f"task {taskid} could not be read from Wiro: {problem}") from problem
     if entry is None:
@@ -87,8 +103,12 @@ def register_catalog(server: MCPServer[AppState], journal: Journal) -> None:
         mime_type="application/json",
     )
     async def recent_tasks() -> str:
-        entries = await journal.recent(RECENT)
-        return TaskList(tasks=[summarize(e) for e in entries]).model_dump_json(indent=2)
+        try:
+            entries = await journal.recent(RECENT)
+        except JournalUnavailableError as exc:
+            raise ResourceError(str(exc)) from exc
+        listed = TaskList(tasks=[summarize(e) for e in entries], warnings=journal.warnings())
+        return listed.model_dump_json(indent=2)
 
     @server.resource(
         "wiro://tasks/{taskid}",
@@ -118,7 +138,13 @@ def register_catalog(server: MCPServer[AppState], journal: Journal) -> None:
             raise ResourceNotFoundError(f"task {taskid} has no output {name!r} (outputs: {names})")
         delivery = state.delivery
         try:
-            return await delivery.image_bytes(found, await delivery.saved_path(entry, name))
+            with anyio.fail_after(ANSWER_MARGIN):
+                return await delivery.image_bytes(found, await delivery.saved_path(entry, name))
+        except TimeoutError as exc:
+            raise ResourceError(
+                f"output {name} of task {taskid} could not be fetched within {ANSWER_MARGIN:g} s; "
+                f"it is at {found.url}"
+            ) from exc
         except (MediaError, OSError) as exc:
             raise ResourceError(f"output {name} of task {taskid} could not be read: {exc}") from exc
 

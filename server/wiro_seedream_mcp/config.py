@@ -60,6 +60,8 @@ class Settings:
     preview_size: int | None = DEFAULT_PREVIEW_SIZE
     # Folder of the task journal; None = a journal in memory only (tests, throwaway servers).
     state_dir: Path | None = None
+    # Host names images may also be fetched from, beside Wiro's CDN and the API's own origin.
+    download_hosts: tuple[str, ...] = ()
     # Names of variables that were set but ignored, for `doctor` and the logs.
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -90,6 +92,7 @@ class Settings:
             output_dir=_directory("WIRO_OUTPUT_DIR", _clean(env.get("WIRO_OUTPUT_DIR"))),
             preview_size=_preview(_clean(env.get("WIRO_PREVIEW"))),
             state_dir=_directory("WIRO_STATE_DIR", _clean(env.get("WIRO_STATE_DIR"))) or default_state_dir(),
+            download_hosts=_hosts(_clean(env.get("WIRO_DOWNLOAD_HOSTS"))),
             notes=tuple(notes),
         )
 
@@ -172,6 +175,22 @@ def _directory(name: str, raw: str | None) -> Path | None:
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{name} must be a folder; {raw!r} is a file")
     return path
+
+
+_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
+def _hosts(raw: str | None) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    hosts = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    for host in hosts:
+        if not _HOST.match(host):
+            raise ConfigError(
+                "WIRO_DOWNLOAD_HOSTS must be host names separated by commas, such as "
+                f"images.example.com or *.example.com; got {host[:80]!r}"
+            )
+    return hosts
 
 
 def _preview(raw: str | None) -> int | None:

@@ -32,8 +32,14 @@ POLL_SCHEDULE = ((30.0, 1.0), (120.0, 2.0))
 POLL_SLOWEST = 5.0
 # While the socket is up, Detail is asked this often, in case an event is lost.
 SAFETY_NET_INTERVAL = 5.0
+# Every call answers within this many seconds past what it was asked to wait for
+# (generate_image: WIRO_WAIT_TIMEOUT; get_task: its wait; the other tools and resources: nothing),
+# whatever the network does. A download still running then is left, with its URL in a warning.
+ANSWER_MARGIN = 8.0
 # How long a Cancel/Kill of an abandoned task may take before the call ends anyway.
 STOP_TIMEOUT = 5.0
+# How long past its wait a follow may take to finish a Detail call already under way.
+DETAIL_GRACE = 3.0
 
 PROGRESS_TOTAL = 100.0
 _STAGES: dict[str, tuple[float, str]] = {
@@ -61,6 +67,22 @@ def poll_intervals() -> Iterator[float]:
         interval = next((step for until, step in POLL_SCHEDULE if waited < until), POLL_SLOWEST)
         waited += interval
         yield interval
+
+
+def _order(status: str) -> int:
+    """Where a status stands in the lifecycle; -1 for one outside it."""
+    try:
+        return TaskStatus.LIFECYCLE.index(status)
+    except ValueError:
+        return -1
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception in a (possibly nested) exception group."""
+    found: BaseException = group
+    while isinstance(found, BaseExceptionGroup) and found.exceptions:
+        found = found.exceptions[0]
+    return found
 
 
 def stage(status: str, percentage: float | None = None) -> tuple[float, str] | None:
@@ -105,6 +127,9 @@ class TaskFollower:
         self.status = status
         self.detail_calls = 0
         self.socket_live = False
+        # The latest Detail record, and what went wrong without ending the follow.
+        self.latest: Task | None = None
+        self.warnings: list[str] = []
         self._on_progress = on_progress
         self._on_task = on_task
         self._progress = -1.0
@@ -113,17 +138,35 @@ class TaskFollower:
         self._check = False
 
     async def wait(self, seconds: float) -> Task:
+        """The task's Detail record once it ended or ``seconds`` passed.
+
+        A failure of the Detail calls is raised as itself (a :class:`WiroError`), never wrapped
+        in an exception group, so callers see Wiro's own reason.
+        """
         deadline = anyio.current_time() + max(0.0, seconds)
-        async with anyio.create_task_group() as tg:
-            if self.socket_url and self.token:
-                tg.start_soon(self._listen, self.socket_url, self.token)
-            task = await self._poll(deadline)
-            tg.cancel_scope.cancel()
-        return task
+        with anyio.move_on_after(max(0.0, seconds) + DETAIL_GRACE):
+            try:
+                async with anyio.create_task_group() as tg:
+                    if self.socket_url and self.token:
+                        tg.start_soon(self._listen, self.socket_url, self.token)
+                    task = await self._poll(deadline)
+                    tg.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                raise first_error(group) from None
+            return task
+        # A Detail call was still under way at the deadline (a slow or stalled answer).
+        log.warning("task %s: Wiro did not answer a status check in time", self.taskid)
+        self.warnings.append(
+            "Wiro did not answer a status check in time; the status shown is the last one seen"
+        )
+        return self.latest or Task(id=self.taskid, socketaccesstoken=self.token or "", status=self.status)
 
     async def note(self, status: str, percentage: float | None = None) -> None:
-        """Take in a status; report progress when it moves forward (it never goes back)."""
-        if status in _STAGES or status == TaskStatus.OUTPUT:
+        """Take in a status; report progress when it moves forward (it never goes back).
+
+        A status older than one already seen (a late socket frame racing a poll) changes nothing.
+        """
+        if status in _STAGES and _order(status) >= _order(self.status):
             self.status = status
         step = stage(status, percentage)
         if step is None or self._on_progress is None:
@@ -145,6 +188,7 @@ class TaskFollower:
             await self._until_due(deadline, intervals)
             task = await self.client.detail(taskid=self.taskid)
             self.detail_calls += 1
+            self.latest = task
             await self.note(task.status)
             if self._on_task is not None:
                 await self._on_task(task)
@@ -229,9 +273,18 @@ async def stop_task(client: WiroClient, taskid: str, status: str) -> Task | None
     return None
 
 
-async def stop_quietly(client: WiroClient, taskid: str, status: str) -> None:
-    """:func:`stop_task`, shielded from the cancellation that caused it and bounded in time."""
+async def stop_quietly(
+    client: WiroClient, taskid: str, status: str, on_task: OnTask | None = None
+) -> Task | None:
+    """:func:`stop_task`, shielded from the cancellation that caused it and bounded in time.
+
+    ``on_task`` records the answer (the journal), inside the same bound.
+    """
+    stopped: Task | None = None
     with anyio.move_on_after(STOP_TIMEOUT, shield=True) as scope:
-        await stop_task(client, taskid, status)
+        stopped = await stop_task(client, taskid, status)
+        if stopped is not None and on_task is not None:
+            await on_task(stopped)
     if scope.cancelled_caught:
         log.error("task %s: stopping it took longer than %g s; it may still run", taskid, STOP_TIMEOUT)
+    return stopped

@@ -7,6 +7,12 @@ updated as it moves, so a crash or a restart never loses a paid task: ``get_task
 One connection per process, WAL mode, short transactions: several server processes (one per
 host) can share the file. SQLite calls run in a worker thread so the event loop never waits
 on the disk.
+
+A journal problem never fails a paid call, and never goes unsaid: a file that cannot be written
+(read-only, disk full) is named in a warning on every answer until a write succeeds again; a
+file that is not a journal (garbage, another program's database) is moved aside, kept, and a
+new one started, with a warning on every answer while the old file is still there; a row that
+cannot be read is skipped with a warning. Reads that fail raise :class:`JournalUnavailableError`.
 """
 
 from __future__ import annotations
@@ -17,13 +23,15 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from .wiro.models import Task
+from .wiro.models import MAX_OUTPUTS, MAX_REASON, Task
+from .wiro.seedream import MAX_PROMPT_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,10 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created DESC);
 """
+
+
+class JournalUnavailableError(Exception):
+    """The journal could not be read; the message names the file and the reason."""
 
 
 class JournalEntry(BaseModel):
@@ -89,36 +101,114 @@ class Journal:
         self._lock = threading.Lock()
         # Its own worker slot: journal writes never queue behind other work sent to threads.
         self._slot: anyio.CapacityLimiter | None = None
+        # The last write that failed, until one succeeds again.
+        self.write_problem: str | None = None
+        # Where a file that was not a journal was moved to.
+        self.moved_aside: Path | None = None
+        self.read_only = False
+        self.skipped_rows = 0
+
+    @property
+    def where(self) -> str:
+        return str(self.path) if self.path is not None else "(in memory)"
+
+    def warnings(self) -> list[str]:
+        """What a person should know about the journal, for every answer; empty when all is well."""
+        found: list[str] = []
+        if self.write_problem:
+            found.append(
+                f"the task journal {self.where} cannot record tasks ({self.write_problem}): keep the task "
+                "ids from these answers; list_tasks and restarts will not know them"
+            )
+        if self.moved_aside is not None and self.moved_aside.exists():
+            found.append(
+                f"the task journal was unreadable and was moved aside to {self.moved_aside} (kept, not "
+                f"deleted); a new journal was started at {self.where}. Look at the old file, then remove "
+                "it to clear this warning"
+            )
+        if self.skipped_rows:
+            rows = f"{self.skipped_rows} row(s)"
+            found.append(f"{rows} of the task journal {self.where} could not be read and were skipped")
+        return found
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             if self.path is None:
-                conn = sqlite3.connect(":memory:", check_same_thread=False)
+                conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+                conn.executescript(_SCHEMA)
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            conn.isolation_level = None  # autocommit; transactions are explicit and short
-            conn.executescript(_SCHEMA)
+                conn = self._open_file(self.path)
             self._conn = conn
         return self._conn
 
-    async def _run(self, work: Callable[[sqlite3.Connection], _T], failed: _T) -> _T:
-        """Run ``work`` on the connection in a worker thread; on a disk or database error, log
-        it and return ``failed``: a journal problem never fails a tool call."""
+    def _open_file(self, path: Path) -> sqlite3.Connection:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
+        try:
+            _prepare(conn)
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if _foreign(exc):
+                return self._start_anew(path, exc)
+            if "readonly" not in str(exc).lower():
+                raise
+            # Readable but not writable: serve what it knows, and say that it records nothing.
+            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+            conn.isolation_level = None
+            self.read_only = True
+            self.write_problem = "the file or its folder is read-only"
+            log.error("task journal %s is read-only: new tasks are not recorded", path)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            return self._start_anew(path, exc)
+        return conn
 
+    def _start_anew(self, path: Path, exc: Exception) -> sqlite3.Connection:
+        """Move a file that is not a usable journal aside (keeping it) and start a new one."""
+        aside = path.with_name(f"{path.name}.unreadable-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            old = Path(f"{path}{suffix}")
+            if old.exists():
+                old.replace(Path(f"{aside}{suffix}"))
+        self.moved_aside = aside
+        log.error(
+            "task journal %s was unreadable (%s); moved aside to %s, starting a new one", path, exc, aside
+        )
+        conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
+        _prepare(conn)
+        return conn
+
+    async def _thread(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         def locked() -> _T:
             with self._lock:
-                return work(self._connect())
+                try:
+                    return work(self._connect())
+                except sqlite3.DatabaseError as exc:
+                    if (
+                        type(exc) is sqlite3.DatabaseError
+                        and self._conn is not None
+                        and self.path is not None
+                    ):
+                        # Corrupted while open ("database disk image is malformed"): start anew once.
+                        self._conn.close()
+                        self._conn = self._start_anew(self.path, exc)
+                        return work(self._conn)
+                    raise
 
         if self._slot is None:
             self._slot = anyio.CapacityLimiter(1)
+        return await anyio.to_thread.run_sync(locked, limiter=self._slot)
+
+    async def _write(self, work: Callable[[sqlite3.Connection], None]) -> None:
+        """A write that never fails the call: a problem is logged and named in :meth:`warnings`."""
         try:
-            return await anyio.to_thread.run_sync(locked, limiter=self._slot)
+            await self._thread(work)
         except (sqlite3.Error, OSError) as exc:
-            log.error("task journal %s: %s", self.path or "(memory)", exc)
-            return failed
+            self.write_problem = str(exc) or type(exc).__name__
+            log.error("task journal %s: %s", self.where, exc)
+            return
+        if not self.read_only:
+            self.write_problem = None
 
     async def accepted(self, taskid: str, token: str, parameters: dict[str, Any]) -> None:
         """Record a task the moment Wiro accepted it."""
@@ -130,7 +220,7 @@ class Journal:
                 (taskid, token, json.dumps(parameters), now, now, "task_queue"),
             )
 
-        await self._run(write, None)
+        await self._write(write)
 
     async def update(self, task: Task, *, error: str | None = None) -> None:
         """Store the task's latest Detail record (status, outputs, cost)."""
@@ -158,7 +248,7 @@ class Journal:
                 ),
             )
 
-        await self._run(write, None)
+        await self._write(write)
 
     async def saved(self, taskid: str, name: str, path: Path) -> None:
         """Remember where an output was saved."""
@@ -169,14 +259,25 @@ class Journal:
                 (f'$."{name}"', str(path), time.time(), taskid),
             )
 
-        await self._run(write, None)
+        await self._write(write)
 
     async def _select(self, where: str, parameters: tuple[Any, ...]) -> list[JournalEntry]:
         def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return list(conn.execute(f"{_SELECT} {where}", parameters).fetchall())
 
-        rows: list[tuple[Any, ...]] = await self._run(read, [])
-        return [_entry(row) for row in rows]
+        try:
+            rows = await self._thread(read)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("task journal %s: %s", self.where, exc)
+            raise JournalUnavailableError(f"the task journal {self.where} cannot be read: {exc}") from exc
+        entries = []
+        for row in rows:
+            try:
+                entries.append(_entry(row))
+            except (ValueError, TypeError, ValidationError) as exc:
+                self.skipped_rows += 1
+                log.warning("task journal %s: skipped a row that cannot be read (%s)", self.where, exc)
+        return entries
 
     async def get(self, taskid: str) -> JournalEntry | None:
         found = await self._select("WHERE taskid = ?", (taskid,))
@@ -194,6 +295,32 @@ class Journal:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _prepare(conn: sqlite3.Connection, attempts: int = 50) -> None:
+    """Make the file a journal (or check that it is one); raises on a file that is not.
+
+    Switching to WAL takes a lock of its own, which other processes opening the same new file at
+    the same moment may hold: that one step is tried again for a few seconds.
+    """
+    conn.execute("PRAGMA schema_version").fetchone()  # "file is not a database" shows here
+    for attempt in range(attempts):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or attempt + 1 == attempts:
+                raise
+            time.sleep(0.1)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(_SCHEMA)
+    conn.execute(f"{_SELECT} LIMIT 0").fetchall()  # a foreign table named tasks shows here
+
+
+def _foreign(exc: sqlite3.OperationalError) -> bool:
+    """Whether the file is another program's database (a tasks table of another shape)."""
+    return str(exc).lower().startswith(("no such column", "table tasks has no column"))
 
 
 _ACCEPTED = """
@@ -226,7 +353,18 @@ _SELECT = f"SELECT {', '.join(_COLUMNS)}, cost, error FROM tasks"  # noqa: S608
 
 
 def _entry(row: tuple[Any, ...]) -> JournalEntry:
+    """A row as an entry, cut to the sizes this server writes, whatever a row holds."""
     values = dict(zip((*_COLUMNS, "cost", "error"), row, strict=True))
     for name in ("parameters", "outputs", "saved"):
         values[name] = json.loads(values[name] or "null") or ({} if name != "outputs" else [])
+    parameters = values["parameters"]
+    if isinstance(parameters, dict):
+        values["parameters"] = {
+            key: value[:MAX_PROMPT_CHARS] if isinstance(value, str) else value
+            for key, value in list(parameters.items())[:16]
+        }
+    if isinstance(values["outputs"], list):
+        values["outputs"] = values["outputs"][:MAX_OUTPUTS]
+    if isinstance(values["error"], str):
+        values["error"] = values["error"][:MAX_REASON]
     return JournalEntry.model_validate(values)

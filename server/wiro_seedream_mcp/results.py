@@ -1,22 +1,14 @@
-"""A Wiro task -> an MCP tool result: text, previews, resource links, saved files, structured output."""
+"""A Wiro task and what was delivered of it -> an MCP tool result: text, preview, resource links,
+saved files, structured output. Pure: no I/O here (delivery is :mod:`.delivery`)."""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import anyio
-import httpx2 as httpx
 from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
 from .config import Settings
-from .journal import Journal, JournalEntry
-from .media import MediaError, download, file_name, preview_async, save_async, sniff
-from .wiro.models import Task, TaskOutput, TaskStatus
-
-log = logging.getLogger(__name__)
+from .delivery import Delivered
+from .wiro.models import Task, TaskStatus
 
 
 class OutputFile(BaseModel):
@@ -46,97 +38,6 @@ class TaskResult(BaseModel):
         default_factory=list,
         description="Things that went wrong without failing the call, e.g. a failed save.",
     )
-
-
-@dataclass
-class Delivered:
-    """What was done locally with one output: saved file, inline preview, problems."""
-
-    path: Path | None = None
-    preview: tuple[str, str] | None = None  # (base64, mime type)
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Delivery:
-    """Everything needed to hand a finished task's images to the person."""
-
-    http: httpx.AsyncClient
-    settings: Settings
-    journal: Journal
-
-    @staticmethod
-    async def saved_path(entry: JournalEntry | None, name: str) -> Path | None:
-        """Where the journal says output ``name`` was saved, if that file is still there."""
-        if entry is None or name not in entry.saved:
-            return None
-        path = Path(entry.saved[name])
-        return path if await anyio.Path(path).is_file() else None
-
-    async def image_bytes(self, output: TaskOutput, saved: Path | None) -> bytes:
-        """The output's bytes: from the saved file when there is one, else downloaded."""
-        if saved is not None:
-            data = await anyio.Path(saved).read_bytes()
-            if sniff(data[:16]) is not None:
-                return data
-        return (await download(self.http, output.url)).data
-
-    async def deliver(self, task: Task, entry: JournalEntry | None) -> dict[str, Delivered]:
-        """Save and preview each output of a succeeded task, as configured. Never raises.
-
-        ``entry`` is the task's journal record: where outputs were saved before, and its prompt.
-        """
-        settings = self.settings
-        if not task.succeeded or (settings.output_dir is None and settings.preview_size is None):
-            return {}
-        prompt = _prompt(task, entry)
-        done: dict[str, Delivered] = {}
-        for index, output in enumerate(task.outputs):
-            result = done[output.name] = Delivered()
-            known = await self.saved_path(entry, output.name)
-            try:
-                data = await self.image_bytes(output, known)
-            except (MediaError, OSError) as exc:
-                result.warnings.append(f"{output.name}: {exc}; the image is still at its URL")
-                continue
-            result.path = known
-            if settings.output_dir is not None and known is None:
-                result.path = await self._save(settings.output_dir, task, index, output, prompt, data, result)
-            if settings.preview_size is not None:
-                try:
-                    result.preview = await preview_async(data, settings.preview_size)
-                except Exception as exc:  # a picture Pillow cannot read must not fail the call
-                    result.warnings.append(f"{output.name}: no preview ({exc})")
-        return done
-
-    async def _save(
-        self,
-        folder: Path,
-        task: Task,
-        index: int,
-        output: TaskOutput,
-        prompt: str,
-        data: bytes,
-        result: Delivered,
-    ) -> Path | None:
-        kind = sniff(data[:16])
-        extension = kind[1] if kind else "img"
-        try:
-            path = await save_async(folder, file_name(task.id, index, prompt, extension), data)
-        except (MediaError, OSError) as exc:
-            result.warnings.append(f"{output.name}: not saved ({exc}); the image is still at its URL")
-            return None
-        log.info("task %s: saved %s", task.id, path)
-        await self.journal.saved(task.id, output.name, path)
-        return path
-
-
-def _prompt(task: Task, entry: JournalEntry | None) -> str:
-    """The prompt the task was started with: as journaled, else as Wiro echoes it."""
-    if entry is not None and entry.parameters.get("prompt"):
-        return str(entry.parameters["prompt"])
-    parameters = task.parameters if isinstance(task.parameters, dict) else {}
-    return str(parameters.get("prompt") or "image")
 
 
 def describe(task: Task) -> str:
@@ -263,7 +164,7 @@ def _blocks(task: Task, output: OutputFile, local: Delivered) -> list[ContentBlo
                 title=f"Saved image of task {task.id}",
                 description=f"The image of task {task.id}, saved on this machine",
                 mime_type=output.contenttype or None,
-                size=local.path.stat().st_size,
+                size=local.size,
             )
         )
     return blocks

@@ -15,8 +15,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from . import __version__
 from .config import Settings
+from .delivery import Delivery
 from .journal import Journal
-from .results import Delivery
 from .wiro.client import WiroClient
 from .wiro.signing import WiroAuth
 

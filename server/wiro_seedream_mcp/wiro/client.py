@@ -28,6 +28,8 @@ from .errors import (
     WiroError,
     WiroHTTPError,
     WiroNotFoundError,
+    WiroRunUnknownError,
+    run_may_have_started,
 )
 from .models import RunReceipt, RunResponse, Task, TaskListResponse
 from .seedream import RUN_PATH, SeedreamInputs
@@ -36,6 +38,9 @@ from .signing import WiroAuth
 log = logging.getLogger(__name__)
 
 _RETRY_STATUSES = frozenset({408, 429})
+# The longest one request may take, answer body included: a server that trickles its answer a
+# byte at a time is cut off here, not after minutes of per-read time-outs.
+REQUEST_DEADLINE = 20.0
 
 
 @dataclass(frozen=True)
@@ -90,12 +95,14 @@ class WiroClient:
         auth: WiroAuth,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        request_deadline: float = REQUEST_DEADLINE,
     ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
         self._auth = auth
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
+        self._request_deadline = request_deadline
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -106,14 +113,24 @@ class WiroClient:
         return self._base_url
 
     async def run(self, inputs: SeedreamInputs) -> RunReceipt:
-        """Start one Seedream task. Paid: never retried once the request may have been sent."""
-        data = await self._post(RUN_PATH, inputs.to_wire(), idempotent=False)
+        """Start one Seedream task. Paid: never retried once the request may have been sent.
+
+        A failure after the request may have reached Wiro is a :class:`WiroRunUnknownError`
+        (a task may exist); any other failure is a refusal that started nothing.
+        """
         try:
-            answer = RunResponse.model_validate(data)
-        except ValidationError as exc:
-            raise _shape_error(RUN_PATH, exc) from exc
-        if not answer.taskid:
-            raise WiroHTTPError("Wiro accepted the Run request but sent no task id")
+            data = await self._post(RUN_PATH, inputs.to_wire(), idempotent=False)
+            try:
+                answer = RunResponse.model_validate(data)
+            except ValidationError as exc:
+                raise _shape_error(RUN_PATH, exc) from exc
+            if not answer.taskid:
+                raise WiroHTTPError("Wiro accepted the Run request but sent no task id", status=200)
+        except WiroError as exc:
+            if not run_may_have_started(exc):
+                raise
+            unknown = WiroRunUnknownError(str(exc), taskid=exc.taskid, token=exc.token)
+            raise unknown from exc
         log.info("task %s accepted by Wiro", answer.taskid)
         return RunReceipt(taskid=answer.taskid, socketaccesstoken=answer.socketaccesstoken)
 
@@ -148,7 +165,19 @@ class WiroClient:
             raise WiroNotFoundError(
                 f"Wiro has no task {ident!r} in this project", code=CODE_NOT_FOUND, taskid=body.get("taskid")
             )
-        return answer.tasklist[0]
+        task = answer.tasklist[0]
+        asked_id = body.get("taskid")
+        asked_token = body.get("tasktoken") or body.get("socketaccesstoken")
+        if (asked_id is not None and task.id != asked_id) or (
+            asked_token is not None and task.socketaccesstoken and task.socketaccesstoken != asked_token
+        ):
+            # Never show another task's status or images as this one's.
+            raise WiroHTTPError(
+                f"Wiro answered {path} with task {task.id[:40]!r}, not the task asked for",
+                status=200,
+                taskid=asked_id,
+            )
+        return task
 
     async def _post(self, path: str, body: dict[str, Any], *, idempotent: bool) -> dict[str, Any]:
         retry = 0
@@ -173,7 +202,12 @@ class WiroClient:
     async def _post_once(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self._base_url + path
         try:
-            response = await self._http.post(url, json=body, auth=self._auth)
+            with anyio.fail_after(self._request_deadline):
+                response = await self._http.post(url, json=body, auth=self._auth)
+        except TimeoutError as exc:
+            raise WiroConnectionError(
+                f"Wiro did not answer {path} within {self._request_deadline:g} s", sent=True
+            ) from exc
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The request never left this machine: nothing reached Wiro.
             raise WiroConnectionError(
@@ -226,22 +260,42 @@ def _decode_body(path: str, response: httpx.Response) -> dict[str, Any]:
             f"Wiro answered {path} with HTTP {status} and a body that is not JSON", status=status
         )
 
-    errors = data.get("errors") or []
+    errors = data.get("errors")
     if data.get("result") is True and status < 400:
         return data
 
-    messages = [str(e.get("message", "")).strip() for e in errors if isinstance(e, dict)]
+    try:
+        raise _refusal(path, status, errors if isinstance(errors, list) else [])
+    except WiroError as exc:
+        # A broken Run answer may still say which task it made: keep that, to look it up.
+        taskid, token = data.get("taskid"), data.get("socketaccesstoken")
+        if isinstance(taskid, str | int) and not isinstance(taskid, bool) and str(taskid).strip():
+            exc.taskid = exc.taskid or str(taskid).strip()[:64]
+        if isinstance(token, str) and token.strip():
+            exc.token = token.strip()[:128]
+        raise
+
+
+# Wiro's messages are short; anything longer is cut so that no answer can flood a result.
+MAX_MESSAGE = 500
+
+
+def _refusal(path: str, status: int, errors: list[Any]) -> WiroError:
+    """The error for an answer that is not a success, by what it says and its HTTP status."""
+    messages = [str(e.get("message", "")).strip()[:MAX_MESSAGE] for e in errors if isinstance(e, dict)]
     codes = [e.get("code") for e in errors if isinstance(e, dict)]
-    message = "; ".join(m for m in messages if m) or f"Wiro refused {path} without saying why"
+    given = "; ".join(m for m in messages if m)
     code = _first_int(codes)
-    lowered = message.lower()
+    lowered = given.lower()
     if status in (401, 403) or any(word in lowered for word in _AUTH_WORDS):
-        raise WiroAuthError(message, code=code, status=status)
+        return WiroAuthError(
+            given or f"Wiro refused the credentials (HTTP {status})", code=code, status=status
+        )
     if status == 404 or code == CODE_NOT_FOUND:
-        raise WiroNotFoundError(message, code=code, status=status)
-    if status >= 500 and not messages:
-        raise WiroHTTPError(f"Wiro answered {path} with HTTP {status}", status=status)
-    raise WiroAPIError(message, code=code, status=status)
+        return WiroNotFoundError(given or f"Wiro refused {path} without saying why", code=code, status=status)
+    if not given:
+        return WiroHTTPError(f"Wiro answered {path} with HTTP {status} but gave no reason", status=status)
+    return WiroAPIError(given, code=code, status=status)
 
 
 def _shape_error(path: str, exc: ValidationError) -> WiroHTTPError:

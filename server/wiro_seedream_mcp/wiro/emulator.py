@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .models import TaskStatus
-from .png import gradient_png
+from .png import PNG_SIGNATURE, declared_png, gradient_png
 from .seedream import ASPECT_RATIOS, MODEL_SLUG, dimensions
 
 if TYPE_CHECKING:
@@ -101,12 +101,25 @@ class RecordedRequest:
 
 @dataclass
 class Fault:
-    """Make the next ``times`` requests to a path ending in ``path`` fail.
+    """Make the next ``times`` requests to a path ending in ``path`` misbehave.
 
-    ``kind``: ``"503"`` and ``"429"`` answer before doing anything (429 with ``Retry-After``);
-    ``"502-after"`` does the work, then answers like a failing gateway, so the client cannot
-    know the request took effect; ``"slow"`` does the work, then waits ``delay`` seconds before
-    answering normally, like a slow network.
+    Before doing any work (nothing happened, and the answer says so, more or less):
+    ``"503"``; ``"429"`` (with ``Retry-After``); ``"status"`` answers ``status`` with ``body``.
+
+    After doing the work (it took effect, but the answer is broken, so the client cannot know):
+    ``"502-after"`` (an HTML gateway error); ``"html"`` (a 200 HTML page); ``"truncated"`` (the
+    first half of the JSON); ``"json-500"`` (500 with a JSON error list); ``"false-bare"``
+    (``result: false``, no error); ``"false-with-ids"`` (the same, still naming the task);
+    ``"wrong-types"`` (the documented keys with the wrong types); ``"other-task"`` (a Detail,
+    Kill or Cancel answer about another task); ``"trickle"`` (the real answer, one byte every
+    ``delay`` seconds); ``"slow"`` (the real answer after ``delay`` seconds).
+
+    On the CDN (``path`` ``"/0.png"``): ``"503"``, ``"trickle"``, ``"drop"`` (half the image,
+    then the connection closes), ``"redirect"`` (302 to ``body``), ``"huge-dims"`` (a PNG that
+    declares 12000 x 12000 pixels), ``"fake-png"`` (PNG magic, then garbage).
+
+    On the socket (``path`` ``"/socket"``): ``"garbage"`` (junk frames first, then the real
+    ones) and ``"close"`` (closed right after the subscription).
     """
 
     path: str
@@ -114,6 +127,8 @@ class Fault:
     times: int = 1
     retry_after: str = "0"
     delay: float = 0.0
+    status: int = 500
+    body: Any = None
 
 
 def _schedule(timings: Timings, failure: str | None) -> list[tuple[float, str]]:
@@ -227,9 +242,17 @@ class WiroEmulator:
     # -- state ---------------------------------------------------------------------------
 
     def inject(
-        self, path: str, kind: str, times: int = 1, retry_after: str = "0", delay: float = 0.0
+        self,
+        path: str,
+        kind: str,
+        times: int = 1,
+        retry_after: str = "0",
+        delay: float = 0.0,
+        *,
+        status: int = 500,
+        body: Any = None,
     ) -> None:
-        self.faults.append(Fault(path, kind, times, retry_after, delay))
+        self.faults.append(Fault(path, kind, times, retry_after, delay, status, body))
 
     def _fault(self, path: str) -> Fault | None:
         with self._lock:
@@ -515,9 +538,44 @@ class WiroEmulator:
 
     # -- HTTP ----------------------------------------------------------------------------
 
+    async def _serve_socket(self, ws: WebSocket) -> None:
+        if not self.socket:
+            await ws.close()  # before accept: the upgrade is refused
+            return
+        await ws.accept()
+        self.socket_sessions += 1
+        fault = self._fault("/socket")
+        try:
+            if fault is not None and fault.kind == "close":
+                await ws.receive_json()
+                await ws.close()
+                return
+            if fault is not None and fault.kind == "garbage":
+                for junk in _JUNK_FRAMES:
+                    await ws.send_text(junk)
+            await self._push_events(ws, str(ws.base_url).rstrip("/").replace("ws", "http", 1))
+        except Exception:  # a client that goes away is normal here
+            log.debug("emulator: socket session ended", exc_info=True)
+
+    async def _serve_cdn(self, request: Request) -> Response:
+        from starlette.responses import Response
+
+        record = RecordedRequest(request.method, request.url.path, dict(request.headers), b"")
+        self.requests.append(record)
+        fault = self._fault(request.url.path)
+        data = self.output_png(request.path_params["uuid"])
+        if fault is not None:
+            record.outcome = f"fault {fault.kind}"
+            return _cdn_fault(fault, data)
+        if data is None or request.path_params["name"] != "0.png":
+            record.outcome = "not found"
+            return Response("Not Found", status_code=404, media_type="text/plain")
+        record.outcome = "ok"
+        return Response(data, media_type="image/png")
+
     def app(self) -> Starlette:
         from starlette.applications import Starlette
-        from starlette.responses import JSONResponse, Response
+        from starlette.responses import JSONResponse
         from starlette.routing import Route, WebSocketRoute
 
         handlers: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
@@ -541,14 +599,9 @@ class WiroEmulator:
             self.requests.append(record)
             base = str(request.base_url).rstrip("/")
             fault = self._fault(request.url.path)
-            if fault is not None and fault.kind in ("503", "429"):
+            if fault is not None and fault.kind in _BEFORE_WORK:
                 record.outcome = f"fault {fault.kind}"
-                return Response(
-                    "Service Unavailable" if fault.kind == "503" else "Too Many Requests",
-                    status_code=int(fault.kind),
-                    headers={"retry-after": fault.retry_after} if fault.kind == "429" else None,
-                    media_type="text/plain",
-                )
+                return _refuse_early(fault)
             try:
                 self._authenticate(headers)
                 answer = dispatch(request.path_params, _json_body(headers, raw), base)
@@ -556,50 +609,120 @@ class WiroEmulator:
                 record.outcome = "unauthorized" if refused.status == 401 else "refused"
                 return JSONResponse(refused.body, status_code=refused.status)
             record.outcome = "ok"
-            if fault is not None and fault.kind == "slow":
+            if fault is None:
+                return JSONResponse(answer)
+            if fault.kind == "slow":
                 await asyncio.sleep(fault.delay)
-            elif fault is not None:
-                record.outcome = f"fault {fault.kind}"
-                return Response("<html><body>502 Bad Gateway</body></html>", 502, media_type="text/html")
-            return JSONResponse(answer)
-
-        async def task_socket(ws: WebSocket) -> None:
-            if not self.socket:
-                await ws.close()  # before accept: the upgrade is refused
-                return
-            await ws.accept()
-            self.socket_sessions += 1
-            try:
-                await self._push_events(ws, str(ws.base_url).rstrip("/").replace("ws", "http", 1))
-            except Exception:  # a client that goes away is normal here
-                log.debug("emulator: socket session ended", exc_info=True)
-
-        async def cdn(request: Request) -> Response:
-            record = RecordedRequest(request.method, request.url.path, dict(request.headers), b"")
-            self.requests.append(record)
-            fault = self._fault(request.url.path)
-            if fault is not None:
-                record.outcome = f"fault {fault.kind}"
-                return Response("Service Unavailable", status_code=503, media_type="text/plain")
-            data = self.output_png(request.path_params["uuid"])
-            if data is None or request.path_params["name"] != "0.png":
-                record.outcome = "not found"
-                return Response("Not Found", status_code=404, media_type="text/plain")
-            record.outcome = "ok"
-            return Response(data, media_type="image/png")
+                return JSONResponse(answer)
+            record.outcome = f"fault {fault.kind}"
+            return _broken_answer(fault, answer)
 
         async def not_found(request: Request) -> Response:
             return JSONResponse(_error("Endpoint not found.", 1), status_code=404)
 
         return Starlette(
             routes=[
-                WebSocketRoute("/v1/socket", task_socket),
+                WebSocketRoute("/v1/socket", self._serve_socket),
                 Route("/v1/Run/{owner}/{model}", api, methods=["POST"]),
                 Route("/v1/Task/{action}", api, methods=["POST"]),
-                Route("/cdn/{uuid}/{name}", cdn, methods=["GET"]),
+                Route("/cdn/{uuid}/{name}", self._serve_cdn, methods=["GET"]),
                 Route("/{path:path}", not_found, methods=["GET", "POST"]),
             ]
         )
+
+
+# Faults that answer before the emulator does anything.
+_BEFORE_WORK = frozenset({"503", "429", "status"})
+
+# What a misbehaving task socket sends before the real frames.
+_JUNK_FRAMES = (
+    "this is not JSON",
+    "[1, 2, 3]",
+    '{"type": "task_banana", "message": null}',
+    '{"type": "task_output", "message": {"percentage": "NaN"}}',
+    '{"type": 7}',
+)
+
+
+def _refuse_early(fault: Fault) -> Response:
+    from starlette.responses import JSONResponse, Response
+
+    if fault.kind == "status":
+        if isinstance(fault.body, bytes | str):
+            return Response(fault.body, status_code=fault.status, media_type="text/plain")
+        return JSONResponse(fault.body, status_code=fault.status)
+    return Response(
+        "Service Unavailable" if fault.kind == "503" else "Too Many Requests",
+        status_code=int(fault.kind),
+        headers={"retry-after": fault.retry_after} if fault.kind == "429" else None,
+        media_type="text/plain",
+    )
+
+
+def _broken_answer(fault: Fault, answer: dict[str, Any]) -> Response:
+    """The answer to a request that took effect, broken the way ``fault`` says."""
+    from starlette.responses import JSONResponse, Response
+
+    ids = {k: answer[k] for k in ("taskid", "socketaccesstoken") if k in answer}
+    text = json.dumps(answer)
+    if fault.kind == "trickle":
+        return _trickle(text.encode(), fault.delay, "application/json")
+    if fault.kind == "other-task" and answer.get("tasklist"):
+        other = {**answer["tasklist"][0], "socketaccesstoken": "another-task-token"}
+        other["id"] = str(int(other["id"]) + 1)
+        return JSONResponse({**answer, "tasklist": [other]})
+    broken: dict[str, Callable[[], Response]] = {
+        "html": lambda: Response("<html><body>Welcome</body></html>", 200, media_type="text/html"),
+        "truncated": lambda: Response(text[: len(text) // 2], 200, media_type="application/json"),
+        "json-500": lambda: JSONResponse(_error("Internal error, please retry"), status_code=500),
+        "false-bare": lambda: JSONResponse({"result": False, "errors": []}),
+        "false-with-ids": lambda: JSONResponse({"result": False, "errors": [], **ids}),
+        "wrong-types": lambda: JSONResponse(
+            {"result": True, "errors": [], "taskid": {"id": 1}, "socketaccesstoken": 5, "tasklist": "none"}
+        ),
+    }
+    gateway = lambda: Response("<html><body>502 Bad Gateway</body></html>", 502, media_type="text/html")  # noqa: E731
+    return broken.get(fault.kind, gateway)()
+
+
+def _cdn_fault(fault: Fault, data: bytes | None) -> Response:
+    """An image download that misbehaves the way ``fault`` says."""
+    from starlette.responses import Response
+
+    if fault.kind == "redirect":
+        return Response(status_code=302, headers={"location": str(fault.body)})
+    if fault.kind == "huge-dims":
+        return Response(declared_png(12_000, 12_000), media_type="image/png")
+    if fault.kind == "fake-png":
+        return Response(PNG_SIGNATURE + b"\x00" * 64, media_type="image/png")
+    if data is not None and fault.kind == "trickle":
+        return _trickle(data, fault.delay, "image/png")
+    if data is not None and fault.kind == "drop":
+        return _dropped(data)
+    return Response("Service Unavailable", status_code=503, media_type="text/plain")
+
+
+def _trickle(data: bytes, delay: float, media_type: str) -> Response:
+    """``data`` one byte at a time, ``delay`` seconds apart, as a stalled network delivers it."""
+    from starlette.responses import StreamingResponse
+
+    async def drip() -> Any:
+        for index in range(len(data)):
+            yield data[index : index + 1]
+            await asyncio.sleep(delay)
+
+    return StreamingResponse(drip(), media_type=media_type, headers={"content-length": str(len(data))})
+
+
+def _dropped(data: bytes) -> Response:
+    """Half of ``data``, then the connection closes: a download the network breaks."""
+    from starlette.responses import StreamingResponse
+
+    async def half() -> Any:
+        yield data[: len(data) // 2]
+        raise ConnectionResetError("the emulator drops this download on purpose")
+
+    return StreamingResponse(half(), media_type="image/png", headers={"content-length": str(len(data))})
 
 
 def _json_body(headers: dict[str, str], raw: bytes) -> dict[str, Any]:

@@ -42,6 +42,8 @@ class WiroError(Exception):
         self.taskid = taskid
         # Seconds the server asked to wait before trying again (Retry-After), if it did.
         self.retry_after = retry_after
+        # A task token found in an answer that was otherwise unusable (Run only).
+        self.token: str | None = None
 
     @property
     def advice(self) -> str | None:
@@ -80,3 +82,33 @@ class WiroConnectionError(WiroError):
         super().__init__(message, taskid=taskid)
         # False only when the request certainly never reached the server.
         self.sent = sent
+
+
+class WiroRunUnknownError(WiroError):
+    """Run's request may have reached Wiro, but no usable answer came back.
+
+    A paid task may exist: this is never a reason to send Run again. ``taskid`` and ``token``
+    are set when the broken answer still carried them, so the task can be looked up.
+    """
+
+    def __init__(self, message: str, *, taskid: str | None = None, token: str | None = None) -> None:
+        super().__init__(message, taskid=taskid)
+        self.token = token
+
+
+def run_may_have_started(exc: WiroError) -> bool:
+    """Whether a failed Run may still have started a task.
+
+    Only a refusal Wiro states plainly means no task: an error list with a message on a 4xx or
+    200 answer (a validation message, a refused key, a balance or concurrency limit), a 404 for
+    the endpoint, or 429 (too many requests, not processed). A request that never left this
+    machine started nothing either. Everything else after the request was sent (a 5xx, an answer
+    that is not JSON, a lost or timed-out answer, ``result: false`` with no reason) may have.
+    """
+    if isinstance(exc, WiroRunUnknownError):
+        return True
+    if isinstance(exc, WiroConnectionError):
+        return exc.sent
+    if isinstance(exc, WiroAPIError):
+        return exc.status is not None and exc.status >= 500
+    return exc.status != 429

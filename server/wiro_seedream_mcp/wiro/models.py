@@ -12,6 +12,11 @@ from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+# The longest failure reason passed on: Wiro's debug output can be long, an answer must stay small.
+MAX_REASON = 1_000
+# Seedream makes one image a task; a record listing more than this many outputs is cut here.
+MAX_OUTPUTS = 16
+
 
 class TaskStatus:
     """Wiro's task statuses. Any status not listed as terminal means the task is still running."""
@@ -89,6 +94,12 @@ def _to_str(value: Any) -> Any:
     return str(value)
 
 
+def _first_outputs(value: Any) -> Any:
+    if value is None:
+        return []
+    return value[:MAX_OUTPUTS] if isinstance(value, list) else value
+
+
 OptInt = Annotated[int | None, BeforeValidator(_to_int)]
 OptFloat = Annotated[float | None, BeforeValidator(_to_float)]
 OptDecimal = Annotated[Decimal | None, BeforeValidator(_to_decimal)]
@@ -125,7 +136,7 @@ class Task(WiroModel):
     debugoutput: Text = ""
     debugerror: Text = ""
     parameters: Any = None
-    outputs: list[TaskOutput] = Field(default_factory=list)
+    outputs: Annotated[list[TaskOutput], BeforeValidator(_first_outputs)] = Field(default_factory=list)
     elapsedseconds: OptFloat = None
     cps: OptDecimal = None
     totalcost: OptDecimal = None
@@ -148,15 +159,19 @@ class Task(WiroModel):
 
     @property
     def succeeded(self) -> bool:
-        return self.status == TaskStatus.POSTPROCESS_END and (self.pexit or "").strip() == "0"
+        """Ended with its images: ``task_postprocess_end`` with exit code 0, or with outputs and
+        no exit code at all (the reference's own Detail example has none)."""
+        if self.status != TaskStatus.POSTPROCESS_END:
+            return False
+        exit_code = (self.pexit or "").strip()
+        return exit_code == "0" or (not exit_code and any(o.url for o in self.outputs))
 
     @property
     def failed(self) -> bool:
         """Ended in failure: ``task_error``, or post-processing that reports a non-zero exit.
 
-        A ``task_postprocess_end`` record without any exit code (the reference's own Detail
-        example has none) is neither succeeded nor failed: its outputs are reported as they are,
-        so nothing that was paid for is thrown away.
+        A ``task_postprocess_end`` record with neither an exit code nor outputs is neither
+        succeeded nor failed: it is reported as it is.
         """
         exit_code = (self.pexit or "").strip()
         return self.status == TaskStatus.ERROR or (
@@ -168,10 +183,11 @@ class Task(WiroModel):
         return self.status == TaskStatus.CANCEL
 
     def failure_reason(self) -> str:
-        """Wiro's own words on a failure, or a plain description when it gave none."""
-        detail = self.debugerror.strip()
+        """Wiro's own words on a failure (on one line, cut to a readable length), or a plain
+        description when it gave none."""
+        detail = " ".join(self.debugerror.split())
         if detail:
-            return detail
+            return detail if len(detail) <= MAX_REASON else detail[: MAX_REASON - 3] + "..."
         if self.status == TaskStatus.ERROR:
             return "Wiro reported task_error without details"
         return f"the task ended with exit code {self.pexit or 'none'}"

@@ -7,10 +7,11 @@ descriptions below say what each input does for an image.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from pydantic.json_schema import SkipJsonSchema
 
 MODEL_SLUG = "bytedance/text-to-image-seedream-v3"
@@ -48,6 +49,10 @@ DEFAULT_WATERMARK = False
 GUIDANCE_MIN, GUIDANCE_MAX = 1, 10
 DEFAULT_GUIDANCE: float = 1
 SEED_MIN, SEED_MAX, DEFAULT_SEED = 0, 2_147_483_647, 1
+# Seedream works best under about 600 English words (some 4,000 characters); a prompt far longer
+# than that is refused before it is sent, which also keeps every answer about tasks small.
+MAX_PROMPT_CHARS = 10_000
+MAX_URL_CHARS = 2_048
 
 # The reference's "inspires": example prompts for people to start from.
 EXAMPLE_PROMPTS: tuple[str, ...] = (
@@ -69,15 +74,44 @@ def dimensions(size: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
+# Characters that show nothing: spaces and separators, control and format characters (the BOM,
+# zero-width spaces and joiners), surrogates, private-use and unassigned code points.
+_INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn"})
+_ALLOWED_CONTROLS = frozenset("\t\n\r")
+
+
+def visible(text: str) -> bool:
+    """Whether ``text`` has at least one character a person would see."""
+    return any(unicodedata.category(char) not in _INVISIBLE for char in text)
+
+
+def _prompt_check(value: str) -> str:
+    bad = next((c for c in value if unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS), None)
+    if bad is not None:
+        raise ValueError(f"the prompt must not contain control characters (found U+{ord(bad):04X})")
+    if not visible(value):
         raise ValueError("the prompt is blank: describe the image to make, in words")
     return value
 
 
+def whole_number(value: Any) -> Any:
+    """A JSON number with no fraction (``5.0``) is an integer, as JSON Schema says; nothing else changes."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _http_url(value: str) -> str:
+    if len(value) > MAX_URL_CHARS:
+        raise ValueError(f"callbackUrl must be at most {MAX_URL_CHARS} characters")
+    if any(char.isspace() or unicodedata.category(char) in ("Cc", "Cf") for char in value):
+        raise ValueError("callbackUrl must be a URL without spaces or control characters")
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise ValueError("callbackUrl has an invalid port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("callbackUrl must be an absolute http:// or https:// URL")
     return value
 
@@ -86,8 +120,10 @@ _SIZE_HELP = ", ".join(f"{size} ({ratio})" for size, ratio in ASPECT_RATIOS.item
 
 Prompt = Annotated[
     str,
+    Strict(),
     Field(
         min_length=1,
+        max_length=MAX_PROMPT_CHARS,
         title="Prompt",
         # In the schema only: the validator below gives the clearer message.
         json_schema_extra={"pattern": r"\S"},
@@ -97,7 +133,7 @@ Prompt = Annotated[
             "image can be given in quotes."
         ),
     ),
-    AfterValidator(_not_blank),
+    AfterValidator(_prompt_check),
 ]
 SizeParam = Annotated[
     Size,
@@ -107,10 +143,12 @@ SizeParam = Annotated[
 ]
 Watermark = Annotated[
     bool,
+    Strict(),
     Field(title="Watermark", description="Whether the generated image carries a watermark."),
 ]
 GuidanceScale = Annotated[
     float,
+    Strict(),
     Field(
         ge=GUIDANCE_MIN,
         le=GUIDANCE_MAX,
@@ -123,6 +161,7 @@ GuidanceScale = Annotated[
 ]
 Seed = Annotated[
     int,
+    Strict(),
     Field(
         ge=SEED_MIN,
         le=SEED_MAX,
@@ -132,15 +171,14 @@ Seed = Annotated[
             "image again. 0 picks a random seed."
         ),
     ),
+    # After the constraints, so it runs before them: 5.0 is the integer 5.
+    BeforeValidator(whole_number),
 ]
 
 
 def optional_text(description: str, *, title: str | None = None, **schema: Any) -> Any:
-    """``Field`` of an optional string argument, published as a plain string.
-
-    The schema gets no ``null`` branch and no ``default`` (some clients handle neither well);
-    leaving the argument out is how a caller says "none". ``schema`` adds JSON Schema keywords.
-    """
+    """``Field`` of an optional string argument: no ``default`` in the schema (leaving the
+    argument out is how a caller says "none"); ``schema`` adds JSON Schema keywords."""
 
     def shape(published: dict[str, Any]) -> None:
         published.pop("default", None)
@@ -149,7 +187,8 @@ def optional_text(description: str, *, title: str | None = None, **schema: Any) 
     return Field(default=None, title=title, description=description, json_schema_extra=shape)
 
 
-# An optional string whose schema shows only the string (see optional_text).
+# An optional string whose schema shows only the string (see optional_text); a server that
+# publishes it may add the null branch itself.
 MaybeText = str | SkipJsonSchema[None]
 
 CallbackUrl = Annotated[

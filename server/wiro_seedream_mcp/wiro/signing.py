@@ -6,17 +6,30 @@ A Wiro project authenticates in one of two ways:
   lowercase hex HMAC-SHA256 of ``API_SECRET + NONCE`` keyed with the API key;
 * key-only: ``x-api-key`` alone.
 
-Nonces are millisecond timestamps that strictly increase across the whole process, so two
-requests signed in the same millisecond (from concurrent tasks or threads) never share one.
+Nonces are millisecond timestamps that strictly increase across this machine: two requests
+signed in the same millisecond, by concurrent tasks, threads or two server processes using the
+same key (a desktop app and an IDE, say), never share one.
+
+Why timestamps and a shared counter rather than random numbers: Wiro documents the nonce as
+"unix time or random integer" and its own clients send millisecond times, so a value that still
+reads as the current time in milliseconds is the safest shape. Random integers of that size
+would collide now and then; a counter shared through a small locked file cannot. Where the file
+cannot be used, the counter is kept per process, which is still unique within the process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import logging
+import os
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Generator
+from pathlib import Path
 
 import httpx2 as httpx
 from pydantic import SecretStr
@@ -27,23 +40,94 @@ def signature(api_key: str, api_secret: str, nonce: str) -> str:
     return hmac.new(api_key.encode(), (api_secret + nonce).encode(), hashlib.sha256).hexdigest()
 
 
-class NonceSource:
-    """Strictly increasing millisecond timestamps, safe across threads and tasks."""
+log = logging.getLogger(__name__)
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+
+def shared_counter_path() -> Path:
+    """The file every process of this user on this machine keeps the last nonce in."""
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    return Path(tempfile.gettempdir()) / f"wiro-nonce-{user}"
+
+
+class _SharedCounter:
+    """The last nonce handed out on this machine, in a file every process locks in turn."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def next_after(self, candidate: int) -> int:
+        """Store and return ``max(candidate, last + 1)``; OSError when the file is unusable."""
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = self._fd
+        with _file_lock(fd):
+            os.lseek(fd, 0, os.SEEK_SET)
+            raw = os.read(fd, 32)
+            try:
+                last = int(raw.strip() or b"0")
+            except ValueError:
+                last = 0
+            value = max(candidate, last + 1)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, b"%020d" % value)
+        return value
+
+
+@contextlib.contextmanager
+def _file_lock(fd: int) -> Generator[None, None, None]:
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+        try:
+            yield
+        finally:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+class NonceSource:
+    """Strictly increasing millisecond timestamps, safe across threads and tasks.
+
+    With ``shared`` (a file path), also across every process that uses the same file.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time, shared: Path | None = None) -> None:
         self._clock = clock
         self._last = 0
         self._lock = threading.Lock()
+        self._shared = None if shared is None else _SharedCounter(shared)
 
     def __call__(self) -> str:
         with self._lock:
-            now = int(self._clock() * 1000)
-            self._last = max(now, self._last + 1)
-            return str(self._last)
+            candidate = max(int(self._clock() * 1000), self._last + 1)
+            if self._shared is not None:
+                try:
+                    candidate = self._shared.next_after(candidate)
+                except OSError as exc:
+                    log.warning(
+                        "nonce counter %s cannot be used (%s); nonces are unique in this process only",
+                        self._shared.path,
+                        exc,
+                    )
+                    self._shared = None
+            self._last = candidate
+            return str(candidate)
 
 
-# One source for the process: clients that share a key must never share a nonce.
-_process_nonces = NonceSource()
+# One source for the process, shared with the other processes of this user: clients that share
+# a key must never share a nonce.
+_process_nonces = NonceSource(shared=shared_counter_path())
 
 
 class WiroAuth(httpx.Auth):

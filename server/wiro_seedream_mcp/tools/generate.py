@@ -1,0 +1,179 @@
+"""``generate_image``: start one paid task, follow it to its image, and never lose it."""
+
+# No `from __future__ import annotations`: the tool signature is evaluated at registration.
+import logging
+from typing import Annotated
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field, ValidationError
+
+from ..arguments import one_line
+from ..follow import stop_quietly
+from ..results import pending_hint, task_result
+from ..state import AppState, state_of
+from ..wiro.client import WiroClient
+from ..wiro.errors import WiroError, WiroRunUnknownError
+from ..wiro.models import RunReceipt, Task, TaskStatus
+from ..wiro.seedream import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_SEED,
+    DEFAULT_SIZE,
+    DEFAULT_WATERMARK,
+    CallbackUrl,
+    GuidanceScale,
+    Prompt,
+    Seed,
+    SeedreamInputs,
+    SizeParam,
+    Watermark,
+)
+from .common import ANSWER_MARGIN, TaskOutcome, finished, follower, left, tool_error
+
+log = logging.getLogger(__name__)
+
+Wait = Annotated[
+    bool,
+    Field(
+        strict=True,
+        title="Wait",
+        description=(
+            "Wait for the image (true, the default) or return the task id right after the task was "
+            "started (false), to pick it up later with get_task."
+        ),
+    ),
+]
+
+
+def may_have_started(reason: str, taskid: str | None = None) -> ToolError:
+    """The answer when Run's request reached Wiro but its outcome is unknown."""
+    which = f" (task {taskid})" if taskid else ""
+    log.warning("Run's outcome is unknown%s: %s", which, reason)
+    return ToolError(
+        f"Wiro did not confirm that the task started: {reason}. The request reached Wiro, so a paid "
+        f"task may have started all the same{which}. It was not sent again, so that nothing is paid "
+        "for twice: do not call generate_image again for this image before looking at the task list "
+        "of your project in the Wiro dashboard (a task that ran shows there with its image)."
+    )
+
+
+async def _look_for(client: WiroClient, exc: WiroRunUnknownError, until: float) -> Task | None:
+    """The task a broken Run answer named (by id or token), if Wiro knows it."""
+    if not exc.taskid and not exc.token:
+        return None
+    with anyio.move_on_after(left(until)):
+        try:
+            if exc.taskid:
+                return await client.detail(taskid=exc.taskid)
+            return await client.detail(tasktoken=exc.token)
+        except WiroError as lookup:
+            log.warning("the task named by a broken Run answer could not be looked up: %s", lookup)
+    return None
+
+
+async def start(state: AppState, inputs: SeedreamInputs, until: float) -> tuple[RunReceipt, list[str]]:
+    """Send Run once and journal the task it started. Call this shielded from cancellation:
+    once Run is sent, its answer carries the id of a paid task, needed to stop it and never to lose it.
+    """
+    client = state.client()
+    warnings: list[str] = []
+    receipt: RunReceipt | None = None
+    with anyio.move_on_after(left(until)):
+        try:
+            receipt = await client.run(inputs)
+        except WiroRunUnknownError as exc:
+            found = await _look_for(client, exc, until)
+            if found is None:
+                raise may_have_started(str(exc), exc.taskid) from exc
+            receipt = RunReceipt(taskid=found.id, socketaccesstoken=found.socketaccesstoken)
+            warnings.append(
+                f"Wiro's answer to Run was broken ({exc}); the task was found by asking Wiro for it"
+            )
+        except WiroError as exc:
+            raise tool_error(exc, "start the task") from exc
+    if receipt is None:
+        raise may_have_started("Wiro did not answer the Run request in time")
+    # From here on the task exists and is paid for: the journal has it before anything else.
+    await state.journal.accepted(receipt.taskid, receipt.socketaccesstoken, inputs.to_wire())
+    return receipt, warnings
+
+
+def register(server: MCPServer[AppState]) -> None:
+    @server.tool(
+        name="generate_image",
+        title="Generate an image with Seedream 3.0",
+        description=(
+            "Make one image from a text prompt with ByteDance Seedream 3.0 on Wiro.ai. Starts a paid "
+            "task and waits for it, reporting progress; returns the image as a link with its task id. "
+            "If the image is not ready in time, returns the task id instead: then call get_task with "
+            "wait, do not generate again. Cancelling the call stops the task on Wiro."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+        ),
+    )
+    async def generate_image(
+        ctx: Context[AppState],
+        prompt: Prompt,
+        size: SizeParam = DEFAULT_SIZE,
+        watermark: Watermark = DEFAULT_WATERMARK,
+        guidanceScale: GuidanceScale = DEFAULT_GUIDANCE,  # noqa: N803 - Wiro's field name
+        seed: Seed = DEFAULT_SEED,
+        callbackUrl: CallbackUrl = None,  # noqa: N803 - Wiro's field name
+        wait: Wait = True,
+    ) -> TaskOutcome:
+        try:
+            inputs = SeedreamInputs(
+                prompt=prompt,
+                size=size,
+                watermark=watermark,
+                guidanceScale=guidanceScale,
+                seed=seed,
+                callbackUrl=callbackUrl,
+            )
+        except ValidationError as exc:
+            raise ToolError(one_line(exc, SeedreamInputs.model_json_schema())) from exc
+        state = state_of(ctx)
+        client = state.client()
+        waiting = state.settings.wait_timeout if wait else 0.0
+        began = anyio.current_time()
+        until = began + waiting + ANSWER_MARGIN
+        with anyio.CancelScope(shield=True):
+            receipt, warnings = await start(state, inputs, until - 1.0)
+        accepted = Task(
+            id=receipt.taskid, socketaccesstoken=receipt.socketaccesstoken, status=TaskStatus.QUEUE
+        )
+        watcher = follower(ctx, state, accepted)
+        try:
+            await anyio.lowlevel.checkpoint()  # a cancellation that came during Run lands here
+            if not wait:
+                return task_result(
+                    accepted,
+                    lead="Task started.",
+                    next_step=pending_hint(accepted, state.settings),
+                    warnings=warnings,
+                )
+            await watcher.note(TaskStatus.QUEUE)
+            task = await watcher.wait(max(0.0, began + waiting - anyio.current_time()))
+        except anyio.get_cancelled_exc_class():
+            log.warning("task %s: the call was cancelled; stopping the task", receipt.taskid)
+            await stop_quietly(client, receipt.taskid, watcher.status, state.journal.update)
+            raise
+        except WiroError as exc:
+            log.warning("task %s: following it failed: %s", receipt.taskid, exc)
+            return task_result(
+                accepted.model_copy(update={"status": watcher.status}),
+                error=f"the task was started, but checking on it failed: {exc}",
+                next_step=pending_hint(accepted, state.settings),
+                warnings=warnings,
+            )
+        warnings.extend(watcher.warnings)
+        if task.done:
+            return await finished(state, task, until=until, cancelled_is_error=True, warnings=warnings)
+        return task_result(
+            task,
+            next_step=pending_hint(task, state.settings, waited=waiting),
+            warnings=warnings,
+        )

@@ -1,0 +1,43 @@
+"""``list_tasks``: the recent tasks of the local journal."""
+
+# No `from __future__ import annotations`: the tool signature is evaluated at registration.
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from ..catalog import TaskList, describe_entry, summarize
+from ..journal import JournalUnavailableError
+from ..state import AppState, state_of
+
+
+def register(server: MCPServer[AppState]) -> None:
+    @server.tool(
+        name="list_tasks",
+        title="List recent Seedream tasks",
+        description=(
+            "The most recent tasks this server started or looked up, newest first, from its local task "
+            "journal (it survives restarts): id, status, prompt, image links and saved files. Use "
+            "get_task for a task's current state."
+        ),
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+    )
+    async def list_tasks(
+        ctx: Context[AppState],
+        limit: Annotated[
+            int,
+            Field(strict=True, ge=1, le=100, title="Limit", description="How many tasks to list, 1 to 100."),
+        ] = 20,
+    ) -> Annotated[CallToolResult, TaskList]:
+        try:
+            entries = await state_of(ctx).journal.recent(limit)
+        except JournalUnavailableError as exc:
+            raise ToolError(f"{exc}. Fix or move the file, or set WIRO_STATE_DIR to another folder.") from exc
+        listed = TaskList(tasks=[summarize(entry) for entry in entries])
+        lines = [f"{len(entries)} recent task(s), newest first:"] if entries else ["No tasks recorded yet."]
+        lines.extend(describe_entry(item) for item in listed.tasks)
+        return CallToolResult(
+            content=[TextContent(text="\n".join(lines))], structured_content=listed.model_dump(mode="json")
+        )
