@@ -24,7 +24,7 @@ from wiro_seedream_mcp.follow import (
 )
 from wiro_seedream_mcp.wiro.client import RetryPolicy, WiroClient
 from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Timings
-from wiro_seedream_mcp.wiro.errors import WiroConnectionError, WiroRunUnknownError
+from wiro_seedream_mcp.wiro.errors import WiroRunUnknownError
 from wiro_seedream_mcp.wiro.models import TaskStatus
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH, SeedreamInputs
 from wiro_seedream_mcp.wiro.signing import WiroAuth
