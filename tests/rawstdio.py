@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +81,24 @@ class RawServer:
                 self.proc.kill()
         self.lines.extend(self.proc.stdout.readlines())
         return self.proc.returncode, self.proc.stderr.read()
+
+    def stop(self, how: str, timeout: float = 10) -> tuple[int, str, float]:
+        """End the server the way a host does: ``"eof"`` closes stdin, ``"SIGTERM"`` or ``"SIGINT"``
+        sends that signal (stdin stays open, as a host that signals first leaves it).
+        (exit code, stderr, seconds it took to exit); a server still running after ``timeout`` is
+        killed, and the test fails."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None and self.proc.stderr is not None
+        began = time.monotonic()
+        if how == "eof":
+            self.proc.stdin.close()
+        else:
+            self.proc.send_signal(getattr(signal, how))
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"the server did not exit within {timeout} s of {how}") from None
+        took = time.monotonic() - began
+        self.lines.extend(self.proc.stdout.readlines())
+        return self.proc.returncode, self.proc.stderr.read(), took

@@ -31,26 +31,12 @@ from wiro_seedream_mcp.wiro.signing import WiroAuth
 
 from .conftest import API_KEY, API_SECRET, connect, settings_for
 from .rawstdio import SCRIPT, RawServer
+from .waiting import until, until_async
 
 QUEUED = Timings(queue=60, prepare=1, generate=1, postprocess=1)
 RUNNING = Timings(queue=0, prepare=0, generate=60, postprocess=1)
 # Long enough for every stage to be seen, short enough for a test.
 WALK = Timings(queue=0.05, prepare=0.05, generate=0.8, postprocess=0.05)
-
-
-def until(condition: Callable[[], bool], seconds: float = 15) -> None:
-    """Wait for something another process or thread does; fail if it never happens."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the condition"
-        time.sleep(0.01)
-
-
-async def until_async(condition: Callable[[], bool], seconds: float = 15) -> None:
-    """The same, from async code; the state lives in the emulator's thread, with no event to await."""
-    with anyio.fail_after(seconds):
-        while not condition():  # noqa: ASYNC110
-            await anyio.sleep(0.01)
 
 
 # -- the pieces ------------------------------------------------------------------------------

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import suppress
-from typing import IO, Any
+from typing import Any
 
 import anyio
 import anyio.from_thread
@@ -27,20 +29,31 @@ log = logging.getLogger(__name__)
 
 
 class StdinLines:
-    """The lines of a binary stream as an async iterator, read on a daemon thread."""
+    """The lines of a file descriptor (stdin by default) as an async iterator, read on a daemon
+    thread with plain ``os.read``: no Python-level buffer lock is held while it waits, so the
+    interpreter can always shut down around it."""
 
-    def __init__(self, stream: IO[bytes] | None = None) -> None:
-        self._stream = stream if stream is not None else sys.stdin.buffer
+    def __init__(self, fd: int | None = None) -> None:
+        self._fd = sys.stdin.fileno() if fd is None else fd
         self._send, self._receive = anyio.create_memory_object_stream[str](math.inf)
         token = anyio.lowlevel.current_token()
         threading.Thread(target=self._pump, args=(token,), name="stdin", daemon=True).start()
 
+    def _lines(self) -> Iterator[bytes]:
+        pending = b""
+        while chunk := os.read(self._fd, 65536):
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                yield line + b"\n"
+        if pending:
+            yield pending
+
     def _pump(self, token: Any) -> None:
         try:
-            for raw in iter(self._stream.readline, b""):
-                anyio.from_thread.run_sync(
-                    self._send.send_nowait, raw.decode("utf-8", "replace"), token=token
-                )
+            for raw in self._lines():
+                line = raw.decode("utf-8", "replace")
+                anyio.from_thread.run_sync(self._send.send_nowait, line, token=token)
         except Exception:  # the loop has ended, or stdin broke: either way, no more lines
             log.debug("stdin reader stopped", exc_info=True)
         finally:

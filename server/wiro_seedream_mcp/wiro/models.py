@@ -100,6 +100,18 @@ def _first_outputs(value: Any) -> Any:
     return value[:MAX_OUTPUTS] if isinstance(value, list) else value
 
 
+def _to_id(value: Any) -> Any:
+    """Ids and tokens are strings (numbers are taken as their decimal string); anything else is
+    not an id, and makes the answer's shape wrong rather than being turned into text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("an id must be a string or a number")
+    return str(value)
+
+
+Ident = Annotated[str, BeforeValidator(_to_id)]
+
 OptInt = Annotated[int | None, BeforeValidator(_to_int)]
 OptFloat = Annotated[float | None, BeforeValidator(_to_float)]
 OptDecimal = Annotated[Decimal | None, BeforeValidator(_to_decimal)]
@@ -128,9 +140,9 @@ class TaskOutput(WiroModel):
 
 
 class Task(WiroModel):
-    id: Text
+    id: Ident
     uuid: Text = ""
-    socketaccesstoken: Text = ""
+    socketaccesstoken: Ident = ""
     status: Text = ""
     pexit: OptText = None
     debugoutput: Text = ""
@@ -199,8 +211,8 @@ class WiroResponse(WiroModel):
 
 
 class RunResponse(WiroResponse):
-    taskid: Text = ""
-    socketaccesstoken: Text = ""
+    taskid: Ident = ""
+    socketaccesstoken: Ident = ""
 
 
 class TaskListResponse(WiroResponse):
