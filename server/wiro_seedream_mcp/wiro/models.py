@@ -106,7 +106,7 @@ def _to_id(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError("an id must be a string or a number")
+        raise ValueError("an id must be a string or a number")  # noqa: TRY004 - pydantic wants ValueError
     return str(value)
 
 
