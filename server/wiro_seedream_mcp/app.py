@@ -79,7 +79,8 @@ class SeedreamServer(MCPServer[AppState]):
             cause = exc.__cause__
             if isinstance(cause, ValidationError):
                 raise ToolError(_line(one_line(cause, schema))) from cause
-            raise ToolError(_line(str(exc))) from cause
+            message = str(exc).removeprefix(f"Error executing tool {name}: ")
+            raise ToolError(_line(message)) from cause
         if isinstance(result, CallToolResult) and context is not None:
             _add_journal_warnings(result, context)
             _fit(result)

@@ -103,10 +103,21 @@ class Journal:
         self._slot: anyio.CapacityLimiter | None = None
         # The last write that failed, until one succeeds again.
         self.write_problem: str | None = None
-        # Where a file that was not a journal was moved to.
-        self.moved_aside: Path | None = None
         self.read_only = False
         self.skipped_rows = 0
+
+    def _set_aside(self) -> list[Path]:
+        """Unreadable journals moved aside in this folder (by this process or another), still there."""
+        if self.path is None:
+            return []
+        try:
+            return sorted(
+                p
+                for p in self.path.parent.glob(f"{FILE_NAME}.unreadable-*")
+                if p.suffix not in (".wal", ".shm")
+            )
+        except OSError:
+            return []
 
     @property
     def where(self) -> str:
@@ -120,11 +131,11 @@ class Journal:
                 f"the task journal {self.where} cannot record tasks ({self.write_problem}): keep the task "
                 "ids from these answers; list_tasks and restarts will not know them"
             )
-        if self.moved_aside is not None and self.moved_aside.exists():
+        for aside in self._set_aside():
             found.append(
-                f"the task journal was unreadable and was moved aside to {self.moved_aside} (kept, not "
-                f"deleted); a new journal was started at {self.where}. Look at the old file, then remove "
-                "it to clear this warning"
+                f"the task journal was unreadable and was moved aside to {aside} (kept, not deleted); a "
+                f"new journal was started at {self.where}. Look at the old file, then remove it to clear "
+                "this warning"
             )
         if self.skipped_rows:
             rows = f"{self.skipped_rows} row(s)"
@@ -143,25 +154,47 @@ class Journal:
 
     def _open_file(self, path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
+        try:
+            conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
+        except sqlite3.OperationalError:
+            if not path.exists():
+                raise
+            return self._open_read_only(path)
         try:
             _prepare(conn)
         except sqlite3.OperationalError as exc:
             conn.close()
             if _foreign(exc):
                 return self._start_anew(path, exc)
-            if "readonly" not in str(exc).lower():
+            message = str(exc).lower()
+            if "readonly" not in message and "unable to open" not in message:
                 raise
-            # Readable but not writable: serve what it knows, and say that it records nothing.
-            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10, check_same_thread=False)
-            conn.isolation_level = None
-            self.read_only = True
-            self.write_problem = "the file or its folder is read-only"
-            log.error("task journal %s is read-only: new tasks are not recorded", path)
+            return self._open_read_only(path)
         except sqlite3.DatabaseError as exc:
             conn.close()
             return self._start_anew(path, exc)
         return conn
+
+    def _open_read_only(self, path: Path) -> sqlite3.Connection:
+        """Readable but not writable: serve what it knows, and say that it records nothing."""
+        problem: sqlite3.Error | None = None
+        # mode=ro where SQLite may still use the WAL index; immutable=1 on a read-only file system.
+        for query in ("mode=ro", "immutable=1"):
+            try:
+                conn = sqlite3.connect(
+                    f"{path.as_uri()}?{query}", uri=True, timeout=10, check_same_thread=False
+                )
+                conn.execute(f"{_SELECT} LIMIT 0").fetchall()
+            except sqlite3.Error as exc:
+                problem = exc
+                continue
+            conn.isolation_level = None
+            self.read_only = True
+            self.write_problem = "the file or its folder is read-only"
+            log.error("task journal %s is read-only: new tasks are not recorded", path)
+            return conn
+        assert problem is not None
+        raise problem
 
     def _start_anew(self, path: Path, exc: Exception) -> sqlite3.Connection:
         """Move a file that is not a usable journal aside (keeping it) and start a new one."""
@@ -169,8 +202,7 @@ class Journal:
         for suffix in ("", "-wal", "-shm"):
             old = Path(f"{path}{suffix}")
             if old.exists():
-                old.replace(Path(f"{aside}{suffix}"))
-        self.moved_aside = aside
+                old.replace(Path(f"{aside}{suffix.replace('-', '.')}"))
         log.error(
             "task journal %s was unreadable (%s); moved aside to %s, starting a new one", path, exc, aside
         )
@@ -204,7 +236,10 @@ class Journal:
         try:
             await self._thread(work)
         except (sqlite3.Error, OSError) as exc:
-            self.write_problem = str(exc) or type(exc).__name__
+            message = str(exc) or type(exc).__name__
+            if self.read_only or "readonly" in message.lower():
+                message = "the file or its folder is read-only"
+            self.write_problem = message
             log.error("task journal %s: %s", self.where, exc)
             return
         if not self.read_only:

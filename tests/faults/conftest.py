@@ -46,14 +46,14 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
     folder = tmp_path / "full"
     folder.mkdir()
     _mount(folder, "size=64k")
-    filler = folder / "filler"
-    with filler.open("wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * 4096)
-                out.flush()
-        except OSError:
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
             pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     try:
         yield folder
     finally:

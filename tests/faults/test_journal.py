@@ -1,0 +1,103 @@
+"""Row 5: a journal that breaks says so, on every answer, and keeps what it has.
+
+A read-only or full journal is named in a warning while tasks still run; garbage or another
+program's database is moved aside (kept) and a new journal started, with a warning until the
+old file is gone; a row that cannot be read is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ..conftest import settings_for
+from .conftest import call, make_read_only, text_of
+from wiro_seedream_mcp.config import Settings
+from wiro_seedream_mcp.journal import FILE_NAME
+from wiro_seedream_mcp.wiro.emulator import EmulatorServer
+
+pytestmark = pytest.mark.anyio
+
+
+def in_folder(emulator: EmulatorServer, folder: Path) -> Settings:
+    return Settings(**{**settings_for(emulator).__dict__, "state_dir": folder})
+
+
+async def test_garbage_is_moved_aside_and_a_new_journal_started(emulator: EmulatorServer, tmp_path: Path) -> None:
+    (tmp_path / FILE_NAME).write_bytes(b"this is not a database, just bytes " * 100)
+    settings = in_folder(emulator, tmp_path)
+    made = await call(settings, "generate_image", {"prompt": "after garbage"})
+    listed = await call(settings, "list_tasks", {})
+    aside = [p for p in tmp_path.iterdir() if ".unreadable-" in p.name]
+    assert len(aside) == 1
+    assert aside[0].read_bytes().startswith(b"this is not a database")  # kept, not deleted
+    assert not made.is_error
+    assert listed.structured_content["tasks"][0]["taskid"] == made.structured_content["taskid"]  # type: ignore[index]
+    for result in (made, listed):
+        assert str(aside[0]) in text_of(result)
+        assert any(str(aside[0]) in w for w in result.structured_content["warnings"])  # type: ignore[index]
+    aside[0].unlink()
+    assert "moved aside" not in text_of(await call(settings, "list_tasks", {}))
+
+
+async def test_a_foreign_database_is_moved_aside(emulator: EmulatorServer, tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / FILE_NAME) as conn:
+        conn.execute("CREATE TABLE tasks (id INTEGER PRIMARY KEY, title TEXT)")
+        conn.execute("INSERT INTO tasks (title) VALUES ('buy milk')")
+    settings = in_folder(emulator, tmp_path)
+    listed = await call(settings, "list_tasks", {})
+    assert not listed.is_error
+    assert "moved aside" in text_of(listed)
+    [aside] = [p for p in tmp_path.iterdir() if p.name.endswith(tuple("0123456789")) and ".unreadable-" in p.name]
+    with sqlite3.connect(aside) as conn:
+        assert conn.execute("SELECT title FROM tasks").fetchone() == ("buy milk",)
+
+
+async def test_a_bad_row_is_skipped_with_a_warning(emulator: EmulatorServer, tmp_path: Path) -> None:
+    settings = in_folder(emulator, tmp_path)
+    good = await call(settings, "generate_image", {"prompt": "good row"})
+    with sqlite3.connect(tmp_path / FILE_NAME) as conn:
+        conn.execute(
+            "INSERT INTO tasks (taskid, parameters, created, updated) VALUES ('bad', '{not json', 1e10, 1e10)"
+        )
+    listed = await call(settings, "list_tasks", {})
+    assert not listed.is_error
+    assert [t["taskid"] for t in listed.structured_content["tasks"]] == [good.structured_content["taskid"]]  # type: ignore[index]
+    assert "could not be read and were skipped" in text_of(listed)
+
+
+async def test_a_full_journal_is_named_on_every_answer(emulator: EmulatorServer, full_disk: Path) -> None:
+    settings = in_folder(emulator, full_disk)
+    made = await call(settings, "generate_image", {"prompt": "disk is full"})
+    assert not made.is_error  # the image is delivered all the same
+    assert made.structured_content["succeeded"] is True  # type: ignore[index]
+    warning = next(w for w in made.structured_content["warnings"] if "task journal" in w)  # type: ignore[index]
+    assert str(full_disk / FILE_NAME) in warning
+    assert "keep the task ids" in warning
+
+
+async def test_a_read_only_journal_serves_what_it_has_and_says_it_records_nothing(
+    emulator: EmulatorServer, read_only: Path
+) -> None:
+    settings = in_folder(emulator, read_only)
+    first = await call(settings, "generate_image", {"prompt": "recorded before"})
+    make_read_only(read_only)
+    later = await call(settings, "generate_image", {"prompt": "not recorded"})
+    listed = await call(settings, "list_tasks", {})
+    assert not later.is_error
+    assert any("read-only" in w for w in later.structured_content["warnings"])  # type: ignore[index]
+    assert [t["taskid"] for t in listed.structured_content["tasks"]] == [first.structured_content["taskid"]]  # type: ignore[index]
+    assert "read-only" in text_of(listed)
+
+
+async def test_an_unreadable_journal_folder_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the journal folder should be")
+    settings = Settings(state_dir=blocker / "state")
+    listed = await call(settings, "list_tasks", {})
+    assert listed.is_error
+    assert str(blocker / "state" / FILE_NAME) in text_of(listed)
+    shutil.rmtree(tmp_path, ignore_errors=True)
