@@ -115,15 +115,20 @@ def _branch(schema: dict[str, Any]) -> str:
         return "one of " + ", ".join(str(value) for value in schema["enum"])
     kind = schema.get("type")
     low, high = schema.get("minimum"), schema.get("maximum")
-    bounds = f" from {low:g} to {high:g}" if low is not None and high is not None else ""
+    bounds = f" from {_number(low)} to {_number(high)}" if low is not None and high is not None else ""
     if not bounds and low is not None:
-        bounds = f" of at least {low:g}"
+        bounds = f" of at least {_number(low)}"
     longest = schema.get("maxLength")
     text = "a non-blank string" + (f" of at most {longest} characters" if longest else "")
     if schema.get("format") == "uri":
         text = "an absolute http(s) URL"
     words = {"boolean": "true or false", "integer": f"an integer{bounds}", "number": f"a number{bounds}"}
     return words.get(str(kind), text if kind == "string" else "")
+
+
+def _number(value: float) -> str:
+    """1, 10, 2147483647 and 0.5 as they read, never in exponent form."""
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def shown(value: Any) -> str:

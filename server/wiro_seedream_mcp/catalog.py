@@ -29,6 +29,10 @@ RECENT = 20
 # How much of a prompt a listing shows: enough to recognise the task, small enough that a
 # listing of 100 tasks stays far below the hosts' 1 MB result limit.
 PROMPT_SHOWN = 200
+# Seedream makes one image a task: a listing shows at most this many links of one task.
+IMAGES_SHOWN = 2
+# A listing stops adding tasks before its JSON passes this size, far below the 1 MB limit.
+LISTING_BUDGET = 600_000
 
 
 class TaskSummary(BaseModel):
@@ -57,9 +61,26 @@ def summarize(entry: JournalEntry) -> TaskSummary:
         succeeded=entry.succeeded,
         prompt=_shorten(str(entry.parameters.get("prompt", "")), PROMPT_SHOWN),
         created=datetime.fromtimestamp(entry.created, UTC).isoformat(timespec="seconds"),
-        images=[str(o.get("url")) for o in entry.outputs if o.get("url")],
-        saved=list(entry.saved.values()),
+        images=[str(o["url"]) for o in entry.outputs if o.get("url")][:IMAGES_SHOWN],
+        saved=list(entry.saved.values())[:IMAGES_SHOWN],
     )
+
+
+def listing(entries: list[JournalEntry], warnings: list[str]) -> TaskList:
+    """The entries as a task list that stays within :data:`LISTING_BUDGET`, saying so when cut."""
+    tasks: list[TaskSummary] = []
+    size = 0
+    for entry in entries:
+        summary = summarize(entry)
+        size += len(summary.model_dump_json())
+        if size > LISTING_BUDGET:
+            warnings = [
+                *warnings,
+                f"{len(entries) - len(tasks)} older task(s) left out to keep the answer small",
+            ]
+            break
+        tasks.append(summary)
+    return TaskList(tasks=tasks, warnings=warnings)
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -107,7 +128,7 @@ def register_catalog(server: MCPServer[AppState], journal: Journal) -> None:
             entries = await journal.recent(RECENT)
         except JournalUnavailableError as exc:
             raise ResourceError(str(exc)) from exc
-        listed = TaskList(tasks=[summarize(e) for e in entries], warnings=journal.warnings())
+        listed = listing(entries, journal.warnings())
         return listed.model_dump_json(indent=2)
 
     @server.resource(

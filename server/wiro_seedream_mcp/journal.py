@@ -31,7 +31,7 @@ import anyio
 from pydantic import BaseModel, Field, ValidationError
 
 from .wiro.models import MAX_OUTPUTS, MAX_REASON, Task
-from .wiro.seedream import MAX_PROMPT_CHARS
+from .wiro.seedream import MAX_PROMPT_CHARS, MAX_URL_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +193,7 @@ class Journal:
             self.write_problem = "the file or its folder is read-only"
             log.error("task journal %s is read-only: new tasks are not recorded", path)
             return conn
-        assert problem is not None
-        raise problem
+        raise problem or sqlite3.OperationalError("the journal cannot be opened")
 
     def _start_anew(self, path: Path, exc: Exception) -> sqlite3.Connection:
         """Move a file that is not a usable journal aside (keeping it) and start a new one."""
@@ -399,7 +398,11 @@ def _entry(row: tuple[Any, ...]) -> JournalEntry:
             for key, value in list(parameters.items())[:16]
         }
     if isinstance(values["outputs"], list):
-        values["outputs"] = values["outputs"][:MAX_OUTPUTS]
+        values["outputs"] = [
+            o
+            for o in values["outputs"]
+            if not isinstance(o, dict) or len(str(o.get("url", ""))) <= MAX_URL_CHARS
+        ][:MAX_OUTPUTS]
     if isinstance(values["error"], str):
         values["error"] = values["error"][:MAX_REASON]
     return JournalEntry.model_validate(values)

@@ -37,7 +37,8 @@ def _mount(folder: Path, options: str) -> None:
 
 
 def _unmount(folder: Path) -> None:
-    subprocess.run(["umount", "-l", str(folder)], check=False)  # noqa: S607
+    if subprocess.run(["umount", str(folder)], check=False).returncode != 0:  # noqa: S607
+        subprocess.run(["umount", "-l", str(folder)], check=False)  # noqa: S607
 
 
 @pytest.fixture

@@ -8,15 +8,18 @@ group, and get_task falls back to the journal whenever Wiro fails.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 import pytest
+from mcp.types import CallToolResult
+
+from wiro_seedream_mcp.follow import ANSWER_MARGIN
+from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Timings
 
 from ..conftest import connect, settings_for
 from .conftest import text_of
-from wiro_seedream_mcp.follow import ANSWER_MARGIN
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Timings
 
 pytestmark = pytest.mark.anyio
 
@@ -26,9 +29,9 @@ LATEST = WAIT + ANSWER_MARGIN + 2.0
 SLOW = Timings(queue=3, prepare=0.1, generate=0.1, postprocess=0.1)
 
 
-async def timed(coro: object) -> tuple[object, float]:
+async def timed(coro: Awaitable[CallToolResult]) -> tuple[CallToolResult, float]:
     began = anyio.current_time()
-    result = await coro  # type: ignore[misc]
+    result = await coro
     return result, anyio.current_time() - began
 
 
@@ -40,7 +43,7 @@ async def test_a_trickling_detail_does_not_hold_generate_image(
     async with connect(settings_for(server, wait_timeout=WAIT, socket=False)) as client:
         result, took = await timed(client.call_tool("generate_image", {"prompt": "stalled status"}))
     assert took < LATEST
-    data = result.structured_content  # type: ignore[attr-defined]
+    data = result.structured_content
     assert data["taskid"] in server.emulator.tasks
     assert "get_task" in data["next"]
     assert any("did not answer a status check in time" in w for w in data["warnings"])
@@ -54,7 +57,7 @@ async def test_a_trickling_image_becomes_a_warning_with_its_url(
     async with connect(settings_for(server, wait_timeout=WAIT)) as client:
         result, took = await timed(client.call_tool("generate_image", {"prompt": "stalled image"}))
     assert took < LATEST
-    data = result.structured_content  # type: ignore[attr-defined]
+    data = result.structured_content
     assert data["succeeded"] is True
     url = data["outputs"][0]["url"]
     assert any("time limit" in w and url in w for w in data["warnings"])
@@ -66,12 +69,12 @@ async def test_get_task_wait_answers_within_its_wait_plus_the_margin(
     server = emulator_factory(timings=SLOW)
     async with connect(settings_for(server, wait_timeout=WAIT, socket=False)) as client:
         started = await client.call_tool("generate_image", {"prompt": "later", "wait": False})
-        taskid = started.structured_content["taskid"]  # type: ignore[index]
+        taskid = started.structured_content["taskid"]
         server.emulator.inject("/Task/Detail", "trickle", times=50, delay=1.0)
         result, took = await timed(client.call_tool("get_task", {"taskid": taskid, "wait": WAIT}))
     assert took < LATEST
-    assert not result.is_error  # type: ignore[attr-defined]
-    data = result.structured_content  # type: ignore[attr-defined]
+    assert not result.is_error
+    data = result.structured_content
     assert data["taskid"] == taskid
     # Wiro did not answer: the journal's record, saying so.
     assert any("could not be asked" in w for w in data["warnings"])
@@ -80,7 +83,14 @@ async def test_get_task_wait_answers_within_its_wait_plus_the_margin(
 @pytest.mark.parametrize(
     ("fault", "options", "words"),
     [
-        ("status", {"status": 401, "body": {"result": False, "errors": [{"code": 0, "message": "Signature is not valid"}]}}, "Signature is not valid"),
+        (
+            "status",
+            {
+                "status": 401,
+                "body": {"result": False, "errors": [{"code": 0, "message": "Signature is not valid"}]},
+            },
+            "Signature is not valid",
+        ),
         ("503", {"times": 50}, "HTTP 503"),
         ("truncated", {"times": 50}, "not JSON"),
         ("wrong-types", {"times": 50}, "documented shape"),
@@ -89,15 +99,15 @@ async def test_get_task_wait_answers_within_its_wait_plus_the_margin(
     ids=["401", "5xx-forever", "malformed", "wrong-types", "other-task"],
 )
 async def test_a_detail_failure_during_a_wait_names_wiros_reason_and_the_task(
-    emulator_factory: Callable[..., EmulatorServer], fault: str, options: dict[str, object], words: str
+    emulator_factory: Callable[..., EmulatorServer], fault: str, options: dict[str, Any], words: str
 ) -> None:
     server = emulator_factory(timings=SLOW)
     async with connect(settings_for(server, wait_timeout=5, socket=False)) as client:
         started = await client.call_tool("generate_image", {"prompt": "checked", "wait": False})
-        taskid = started.structured_content["taskid"]  # type: ignore[index]
-        server.emulator.inject("/Task/Detail", fault, **options)  # type: ignore[arg-type]
+        taskid = started.structured_content["taskid"]
+        server.emulator.inject("/Task/Detail", fault, **options)
         waited = await client.call_tool("get_task", {"taskid": taskid, "wait": 2})
-        server.emulator.inject("/Task/Detail", fault, **options)  # type: ignore[arg-type]
+        server.emulator.inject("/Task/Detail", fault, **options)
         generated = await client.call_tool("generate_image", {"prompt": "checked while waiting"})
     for result in (waited, generated):
         text = text_of(result)
@@ -105,10 +115,10 @@ async def test_a_detail_failure_during_a_wait_names_wiros_reason_and_the_task(
         assert "Error executing tool" not in text
         assert words in text, text
     # get_task falls back to the journal, which has the task.
-    assert waited.structured_content["taskid"] == taskid  # type: ignore[index]
+    assert waited.structured_content["taskid"] == taskid
     assert not waited.is_error
     # generate_image keeps the id of the task it started.
-    assert generated.structured_content["taskid"] in server.emulator.tasks  # type: ignore[index]
+    assert generated.structured_content["taskid"] in server.emulator.tasks
 
 
 @pytest.mark.parametrize("path", ["/Task/Kill", "/Task/Cancel"])
@@ -119,21 +129,21 @@ async def test_a_stop_that_wiro_never_answers_is_reported_in_time(
     server = emulator_factory(timings=SLOW if path.endswith("Cancel") else running)
     async with connect(settings_for(server)) as client:
         started = await client.call_tool("generate_image", {"prompt": "x", "wait": False})
-        taskid = started.structured_content["taskid"]  # type: ignore[index]
+        taskid = started.structured_content["taskid"]
         server.emulator.inject(path, "trickle", times=50, delay=1.0)
         tool = "kill_task" if path.endswith("Kill") else "cancel_task"
         result, took = await timed(client.call_tool(tool, {"taskid": taskid}))
     assert took < ANSWER_MARGIN + 2
-    assert result.is_error  # type: ignore[attr-defined]
-    assert "may still run" in text_of(result)  # type: ignore[arg-type]
+    assert result.is_error
+    assert "may still run" in text_of(result)
 
 
 async def test_retry_after_is_capped(emulator_factory: Callable[..., EmulatorServer]) -> None:
     server = emulator_factory(timings=SLOW)
     async with connect(settings_for(server, socket=False)) as client:
         started = await client.call_tool("generate_image", {"prompt": "x", "wait": False})
-        taskid = started.structured_content["taskid"]  # type: ignore[index]
+        taskid = started.structured_content["taskid"]
         server.emulator.inject("/Task/Detail", "429", times=1, retry_after="3600")
         result, took = await timed(client.call_tool("get_task", {"taskid": taskid}))
     assert took < ANSWER_MARGIN + 2
-    assert result.structured_content["taskid"] == taskid  # type: ignore[attr-defined]
+    assert result.structured_content["taskid"] == taskid

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import settings_for
-from .conftest import call, make_read_only, text_of
 from wiro_seedream_mcp.config import Settings
 from wiro_seedream_mcp.journal import FILE_NAME
 from wiro_seedream_mcp.wiro.emulator import EmulatorServer
+
+from ..conftest import settings_for
+from .conftest import call, make_read_only, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +27,9 @@ def in_folder(emulator: EmulatorServer, folder: Path) -> Settings:
     return Settings(**{**settings_for(emulator).__dict__, "state_dir": folder})
 
 
-async def test_garbage_is_moved_aside_and_a_new_journal_started(emulator: EmulatorServer, tmp_path: Path) -> None:
+async def test_garbage_is_moved_aside_and_a_new_journal_started(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
     (tmp_path / FILE_NAME).write_bytes(b"this is not a database, just bytes " * 100)
     settings = in_folder(emulator, tmp_path)
     made = await call(settings, "generate_image", {"prompt": "after garbage"})
@@ -35,10 +38,10 @@ async def test_garbage_is_moved_aside_and_a_new_journal_started(emulator: Emulat
     assert len(aside) == 1
     assert aside[0].read_bytes().startswith(b"this is not a database")  # kept, not deleted
     assert not made.is_error
-    assert listed.structured_content["tasks"][0]["taskid"] == made.structured_content["taskid"]  # type: ignore[index]
+    assert listed.structured_content["tasks"][0]["taskid"] == made.structured_content["taskid"]
     for result in (made, listed):
         assert str(aside[0]) in text_of(result)
-        assert any(str(aside[0]) in w for w in result.structured_content["warnings"])  # type: ignore[index]
+        assert any(str(aside[0]) in w for w in result.structured_content["warnings"])
     aside[0].unlink()
     assert "moved aside" not in text_of(await call(settings, "list_tasks", {}))
 
@@ -51,7 +54,9 @@ async def test_a_foreign_database_is_moved_aside(emulator: EmulatorServer, tmp_p
     listed = await call(settings, "list_tasks", {})
     assert not listed.is_error
     assert "moved aside" in text_of(listed)
-    [aside] = [p for p in tmp_path.iterdir() if p.name.endswith(tuple("0123456789")) and ".unreadable-" in p.name]
+    [aside] = [
+        p for p in tmp_path.iterdir() if p.name.endswith(tuple("0123456789")) and ".unreadable-" in p.name
+    ]
     with sqlite3.connect(aside) as conn:
         assert conn.execute("SELECT title FROM tasks").fetchone() == ("buy milk",)
 
@@ -65,7 +70,7 @@ async def test_a_bad_row_is_skipped_with_a_warning(emulator: EmulatorServer, tmp
         )
     listed = await call(settings, "list_tasks", {})
     assert not listed.is_error
-    assert [t["taskid"] for t in listed.structured_content["tasks"]] == [good.structured_content["taskid"]]  # type: ignore[index]
+    assert [t["taskid"] for t in listed.structured_content["tasks"]] == [good.structured_content["taskid"]]
     assert "could not be read and were skipped" in text_of(listed)
 
 
@@ -73,8 +78,8 @@ async def test_a_full_journal_is_named_on_every_answer(emulator: EmulatorServer,
     settings = in_folder(emulator, full_disk)
     made = await call(settings, "generate_image", {"prompt": "disk is full"})
     assert not made.is_error  # the image is delivered all the same
-    assert made.structured_content["succeeded"] is True  # type: ignore[index]
-    warning = next(w for w in made.structured_content["warnings"] if "task journal" in w)  # type: ignore[index]
+    assert made.structured_content["succeeded"] is True
+    warning = next(w for w in made.structured_content["warnings"] if "task journal" in w)
     assert str(full_disk / FILE_NAME) in warning
     assert "keep the task ids" in warning
 
@@ -88,8 +93,8 @@ async def test_a_read_only_journal_serves_what_it_has_and_says_it_records_nothin
     later = await call(settings, "generate_image", {"prompt": "not recorded"})
     listed = await call(settings, "list_tasks", {})
     assert not later.is_error
-    assert any("read-only" in w for w in later.structured_content["warnings"])  # type: ignore[index]
-    assert [t["taskid"] for t in listed.structured_content["tasks"]] == [first.structured_content["taskid"]]  # type: ignore[index]
+    assert any("read-only" in w for w in later.structured_content["warnings"])
+    assert [t["taskid"] for t in listed.structured_content["tasks"]] == [first.structured_content["taskid"]]
     assert "read-only" in text_of(listed)
 
 

@@ -8,7 +8,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from ..catalog import TaskList, describe_entry, summarize
+from ..catalog import TaskList, describe_entry, listing
 from ..journal import JournalUnavailableError
 from ..state import AppState, state_of
 
@@ -35,9 +35,12 @@ def register(server: MCPServer[AppState]) -> None:
             entries = await state_of(ctx).journal.recent(limit)
         except JournalUnavailableError as exc:
             raise ToolError(f"{exc}. Fix or move the file, or set WIRO_STATE_DIR to another folder.") from exc
-        listed = TaskList(tasks=[summarize(entry) for entry in entries])
-        lines = [f"{len(entries)} recent task(s), newest first:"] if entries else ["No tasks recorded yet."]
+        listed = listing(entries, [])
+        lines = (
+            [f"{len(listed.tasks)} recent task(s), newest first:"] if entries else ["No tasks recorded yet."]
+        )
         lines.extend(describe_entry(item) for item in listed.tasks)
+        lines.extend(f"Warning: {warning}" for warning in listed.warnings)
         return CallToolResult(
             content=[TextContent(text="\n".join(lines))], structured_content=listed.model_dump(mode="json")
         )

@@ -110,7 +110,8 @@ class Fault:
     ``"502-after"`` (an HTML gateway error); ``"html"`` (a 200 HTML page); ``"truncated"`` (the
     first half of the JSON); ``"json-500"`` (500 with a JSON error list); ``"false-bare"``
     (``result: false``, no error); ``"false-with-ids"`` (the same, still naming the task);
-    ``"wrong-types"`` (the documented keys with the wrong types); ``"other-task"`` (a Detail,
+    ``"wrong-types"`` (the documented keys with the wrong types); ``"no-pexit"`` (the task
+    records without an exit code, like the reference's example); ``"other-task"`` (a Detail,
     Kill or Cancel answer about another task); ``"trickle"`` (the real answer, one byte every
     ``delay`` seconds); ``"slow"`` (the real answer after ``delay`` seconds).
 
@@ -667,6 +668,9 @@ def _broken_answer(fault: Fault, answer: dict[str, Any]) -> Response:
     text = json.dumps(answer)
     if fault.kind == "trickle":
         return _trickle(text.encode(), fault.delay, "application/json")
+    if fault.kind == "no-pexit" and answer.get("tasklist"):
+        bare = [{k: v for k, v in task.items() if k != "pexit"} for task in answer["tasklist"]]
+        return JSONResponse({**answer, "tasklist": bare})
     if fault.kind == "other-task" and answer.get("tasklist"):
         other = {**answer["tasklist"][0], "socketaccesstoken": "another-task-token"}
         other["id"] = str(int(other["id"]) + 1)

@@ -94,10 +94,17 @@ def _to_str(value: Any) -> Any:
     return str(value)
 
 
+# No real output link is longer than this; a longer one is left out rather than passed on.
+MAX_URL = 2_048
+
+
 def _first_outputs(value: Any) -> Any:
     if value is None:
         return []
-    return value[:MAX_OUTPUTS] if isinstance(value, list) else value
+    if not isinstance(value, list):
+        return value
+    fitting = [o for o in value if not isinstance(o, dict) or len(str(o.get("url") or "")) <= MAX_URL]
+    return fitting[:MAX_OUTPUTS]
 
 
 def _to_id(value: Any) -> Any:
