@@ -1,7 +1,8 @@
 """Fuzzing every tool over one real stdio session, from the published input schemas.
 
 Hypothesis draws arguments that the schemas allow (built from each property's published
-schema: its types, enum, bounds, lengths, and null for optional ones) and arguments that they do not (wrong types, out-of-range numbers, junk strings, unknown values), and calls the
+schema: its types, enum, bounds, lengths, and null for optional ones) and arguments that they
+do not (wrong types, out-of-range numbers, junk strings, unknown values), and calls the
 tools with them, one after another, on one server process. Every call must answer, in time;
 every refusal must be one line without validator tags; no invalid input may start a Run.
 
@@ -50,7 +51,7 @@ JUNK = st.one_of(
 )
 
 
-def from_property(prop: dict[str, Any]) -> st.SearchStrategy[Any]:
+def from_property(prop: dict[str, Any]) -> st.SearchStrategy[Any]:  # noqa: PLR0911 - one per type
     """Values a property's published schema allows (the keywords these tools use)."""
     if "anyOf" in prop:
         return st.one_of([from_property(branch) for branch in prop["anyOf"]])
