@@ -20,7 +20,7 @@ def node_tool(variable: str, what: str) -> Path:
     if value and Path(value).exists():
         return Path(value)
     message = f"{what} not available: set {variable} (CI installs it)"
-    if os.environ.get("WIRO_TEST_REQUIRE_NODE_TOOLS"):
+    if os.environ.get("WIRO_TEST_REQUIRE_NODE_TOOLS") or os.environ.get("WIRO_TEST_REQUIRE_ALL"):
         pytest.fail(message)
     pytest.skip(message)
 
