@@ -269,8 +269,18 @@ async def stop_task(client: WiroClient, taskid: str, status: str) -> Task | None
             continue
         log.warning("task %s: the call was abandoned, so %s was sent; now %s", taskid, name, task.status)
         return task
+    try:
+        task = await client.detail(taskid=taskid)
+    except WiroError as exc:
+        log.error(
+            "task %s could not be stopped or looked up (%s); it may still run and be billed", taskid, exc
+        )
+        return None
+    if task.done:
+        log.warning("task %s had already ended (%s) when it was to be stopped", taskid, task.status)
+        return task
     log.error("task %s could not be stopped; it may still run and be billed", taskid)
-    return None
+    return task
 
 
 async def stop_quietly(
