@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import unicodedata
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -175,7 +176,12 @@ def check_image(
     from PIL import Image as PILImage
 
     try:
-        picture = PILImage.open(io.BytesIO(data))  # reads the header only
+        with warnings.catch_warnings():
+            # The pixel budget below is stricter than Pillow's own bomb warning.
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            picture = PILImage.open(io.BytesIO(data))  # reads the header only
+    except PILImage.DecompressionBombError as exc:
+        raise MediaError("the image declares far more pixels than a Seedream image has; not decoded") from exc
     except Exception as exc:  # Pillow raises many kinds for a broken file
         raise MediaError(f"the file does not decode as an image ({type(exc).__name__})") from exc
     with picture:
