@@ -99,3 +99,17 @@ def test_socket_switched_off_or_missing(
     assert "task socket: not reachable" in refused.stdout
     off = doctor(tmp_path, **common, WIRO_SOCKET_URL="off")
     assert "task socket: off" in off.stdout
+
+
+def test_an_unusable_journal_is_reported_and_left_as_it_is(
+    emulator: EmulatorServer, tmp_path: os.PathLike[str]
+) -> None:
+    from pathlib import Path
+
+    journal = Path(tmp_path) / "tasks.sqlite3"
+    journal.write_bytes(b"not a database")
+    out = doctor(
+        tmp_path, WIRO_API_KEY=API_KEY, WIRO_API_SECRET=API_SECRET, WIRO_API_BASE_URL=emulator.base_url
+    )
+    assert f"task journal: {journal} is NOT usable (file is not a database)" in out.stdout
+    assert journal.read_bytes() == b"not a database"  # doctor only looks

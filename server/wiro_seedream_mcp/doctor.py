@@ -23,6 +23,7 @@ import httpx2 as httpx
 
 from .cli import say
 from .config import ConfigError, Settings
+from .journal import inspect
 from .state import wiro_client
 from .wiro.errors import WiroAuthError, WiroConnectionError, WiroError, WiroNotFoundError
 
@@ -66,6 +67,8 @@ def run_doctor() -> int:
     for folder, what in ((settings.output_dir, "output folder"), (settings.state_dir, "journal folder")):
         if folder is not None:
             say(f"  {what}: {_writable(folder)}")
+    if settings.state_dir is not None:
+        say(f"  task journal: {inspect(settings.state_dir)}")
     return anyio.run(_check_wiro, settings)
 
 

@@ -17,8 +17,10 @@ cannot be read is skipped with a warning. Reads that fail raise :class:`JournalU
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -329,6 +331,26 @@ class Journal:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def inspect(folder: Path) -> str:
+    """What state the journal in ``folder`` is in, in words, without changing anything (doctor)."""
+    path = folder / FILE_NAME
+    aside = sorted(
+        p.name for p in folder.glob(f"{FILE_NAME}.unreadable-*") if p.suffix not in (".wal", ".shm")
+    )
+    note = f"; unreadable journal(s) moved aside earlier, still there: {', '.join(aside)}" if aside else ""
+    if not path.exists():
+        return f"{path} (not made yet: it is made on the first task){note}"
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)) as conn:
+            rows = conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+            conn.execute(f"{_SELECT} LIMIT 0").fetchall()
+    except sqlite3.Error as exc:
+        return f"{path} is NOT usable ({exc}): the server will move it aside and start a new one{note}"
+    writable = os.access(path, os.W_OK) and os.access(folder, os.W_OK)
+    state = "" if writable else " but NOT writable: new tasks would not be recorded"
+    return f"{path} ({rows} task(s)){state}{note}"
 
 
 def _prepare(conn: sqlite3.Connection, attempts: int = 50) -> None:
