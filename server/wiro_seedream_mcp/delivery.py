@@ -6,7 +6,6 @@ inline preview, and record in the journal where they went. Returns plain data
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import anyio
 import httpx2 as httpx
 
 from .config import Settings
+from .follow import left
 from .journal import Journal, JournalEntry
 from .media import MediaError, Sources, check_image_async, download, file_name, save_async, sniff
 from .wiro.models import Task, TaskOutput
@@ -29,10 +29,6 @@ class Delivered:
     size: int | None = None  # bytes of the saved file
     preview: tuple[str, str] | None = None  # (base64, mime type)
     warnings: list[str] = field(default_factory=list)
-
-
-def _left(until: float | None) -> float:
-    return math.inf if until is None else max(0.0, until - anyio.current_time())
 
 
 @dataclass
@@ -81,7 +77,7 @@ class Delivery:
             result = done[output.name] = Delivered()
             known = await self.saved_path(entry, output.name)
             data: bytes | None = None
-            with anyio.move_on_after(_left(until)):
+            with anyio.move_on_after(left(until)):
                 try:
                     data = await self.image_bytes(output, known)
                 except (MediaError, OSError) as exc:

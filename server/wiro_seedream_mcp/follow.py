@@ -69,6 +69,11 @@ def poll_intervals() -> Iterator[float]:
         yield interval
 
 
+def left(until: float | None) -> float:
+    """Seconds until ``until`` (on anyio's clock), never below zero; no limit for None."""
+    return math.inf if until is None else max(0.0, until - anyio.current_time())
+
+
 def _order(status: str) -> int:
     """Where a status stands in the lifecycle; -1 for one outside it."""
     try:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import Annotated, Any
 
-import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 
-from ..follow import ANSWER_MARGIN, PROGRESS_TOTAL, TaskFollower
+from ..follow import ANSWER_MARGIN, PROGRESS_TOTAL, TaskFollower, left
 from ..journal import Journal, JournalEntry, JournalUnavailableError
 from ..results import TaskResult, task_result
 from ..state import AppState
@@ -23,11 +21,6 @@ log = logging.getLogger(__name__)
 __all__ = ["ANSWER_MARGIN", "TaskOutcome", "finished", "follower", "journal_entry", "left", "tool_error"]
 
 TaskOutcome = Annotated[CallToolResult, TaskResult]
-
-
-def left(until: float) -> float:
-    """Seconds until ``until``, never below zero."""
-    return max(0.0, until - anyio.current_time()) if math.isfinite(until) else math.inf
 
 
 def tool_error(exc: WiroError, action: str) -> ToolError:

@@ -50,9 +50,8 @@ async def _look_up(
             task = await watcher.wait(max(0.0, began + wait - anyio.current_time()))
     except WiroError as exc:
         problem = str(exc)
-        if watcher is not None:
-            task = None  # the journal has the follow's last record
     if problem is not None:
+        # The journal has the follow's last record; else the record Detail gave before the follow.
         entry = await journal_entry(state.journal, taskid or (task.id if task else None), tasktoken)
         remembered = entry.as_task() if entry is not None else task
         if remembered is None:
