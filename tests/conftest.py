@@ -29,9 +29,10 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
 def private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Servers started by the tests keep their task journal here, not in the user's data folder."""
+    """Servers started by a test keep their task journal here, not in the user's data folder: a
+    journal of its own for each test, as a new user has (tasks of one test are not another's)."""
     folder = tmp_path_factory.mktemp("state")
     before = os.environ.get("WIRO_STATE_DIR")
     os.environ["WIRO_STATE_DIR"] = str(folder)

@@ -66,10 +66,10 @@ async def test_finished_image_arrives_as_text_link_preview_and_file(
     with PILImage.open(io.BytesIO(base64.b64decode(preview.data))) as small:
         assert small.size == (512, 288)
 
-    links = {str(link.uri): link for link in blocks(result, ResourceLink)}
-    assert output["url"] in links
-    assert saved.as_uri() in links
-    assert links[saved.as_uri()].size == saved.stat().st_size
+    # The saved file is named in the text and in `path`, never offered as a file:// link a
+    # hosted model would be asked to open as an image.
+    assert [str(link.uri) for link in blocks(result, ResourceLink)] == [output["url"]]
+    assert "file://" not in result.model_dump_json()
     text = blocks(result, TextContent)[0].text
     assert f"Saved to {saved}" in text
     assert data["warnings"] == []

@@ -55,7 +55,10 @@ async def test_tools_list_schemas_exactly(mode: str) -> None:
     gen = tools["generate_image"].input_schema
     props = gen["properties"]
     assert gen["required"] == ["prompt"]
-    assert list(props) == ["prompt", "size", "watermark", "guidanceScale", "seed", "callbackUrl", "wait"]
+    assert list(props) == [
+        *("prompt", "size", "watermark", "guidanceScale", "seed", "callbackUrl"),
+        *("wait", "new_task"),
+    ]
     assert props["prompt"]["type"] == "string"
     assert (props["prompt"]["minLength"], props["prompt"]["maxLength"]) == (1, 10_000)
     assert "default" not in props["prompt"]
@@ -80,6 +83,8 @@ async def test_tools_list_schemas_exactly(mode: str) -> None:
     wait = own(props["wait"])
     assert wait["type"] == "boolean"
     assert wait["default"] is True
+    new_task = own(props["new_task"])
+    assert (new_task["type"], new_task["default"]) == ("boolean", False)
     for name, prop in props.items():
         assert prop.get("description"), name
         assert "video" not in prop["description"].lower(), name

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from . import __version__
 from .arguments import one_line, publish_nullable, unset_blanks
+from .cancels import CancelReasons
 from .catalog import register_catalog
 from .config import ConfigError, Settings
 from .journal import Journal
@@ -149,6 +150,7 @@ def build_server(settings: Settings | None = None) -> SeedreamServer:
         log.warning("%s", note)
 
     journal = Journal(settings.state_dir)
+    cancels = CancelReasons()
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -160,7 +162,7 @@ def build_server(settings: Settings | None = None) -> SeedreamServer:
             )
         elif problem is None:
             log.warning("WIRO_API_KEY is not set: tools will answer with a configuration error")
-        state = AppState(settings=settings, journal=journal, problem=problem)
+        state = AppState(settings=settings, journal=journal, problem=problem, cancels=cancels)
         try:
             yield state
         finally:
@@ -173,6 +175,7 @@ def build_server(settings: Settings | None = None) -> SeedreamServer:
         instructions=INSTRUCTIONS,
         version=__version__,
         lifespan=lifespan,
+        middleware=[cancels.observe],
     )
     generate.register(server)
     tasks.register(server, settings.wait_timeout)

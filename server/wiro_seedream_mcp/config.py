@@ -27,6 +27,10 @@ DEFAULT_WAIT_TIMEOUT = 50.0
 # Hosts give up on a tool call after about a minute; an hour is the most a waiting
 # call may ever be told to wait.
 MAX_WAIT_TIMEOUT = 3600.0
+# A generate_image call with the same inputs as a task started this long ago or less returns that
+# task instead of paying for another: a client that gave up on its own time limit and retries.
+DEFAULT_REUSE_WINDOW = 600.0
+MAX_REUSE_WINDOW = 86_400.0
 
 # What a bundle host passes for a user_config field that was left blank.
 _UNEXPANDED = re.compile(r"^\$\{[^}]*\}$")
@@ -62,6 +66,8 @@ class Settings:
     state_dir: Path | None = None
     # Host names images may also be fetched from, beside Wiro's CDN and the API's own origin.
     download_hosts: tuple[str, ...] = ()
+    # Seconds within which the same inputs return the task already started; 0 = always a new task.
+    reuse_window: float = DEFAULT_REUSE_WINDOW
     # Names of variables that were set but ignored, for `doctor` and the logs.
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -93,6 +99,7 @@ class Settings:
             preview_size=_preview(_clean(env.get("WIRO_PREVIEW"))),
             state_dir=_directory("WIRO_STATE_DIR", _clean(env.get("WIRO_STATE_DIR"))) or default_state_dir(),
             download_hosts=_hosts(_clean(env.get("WIRO_DOWNLOAD_HOSTS"))),
+            reuse_window=_reuse_window(_clean(env.get("WIRO_REUSE_WINDOW"))),
             notes=tuple(notes),
         )
 
@@ -130,6 +137,23 @@ def _wait_timeout(raw: str | None) -> float:
     if not math.isfinite(value) or value < 0 or value > MAX_WAIT_TIMEOUT:
         raise ConfigError(
             f"WIRO_WAIT_TIMEOUT must be between 0 and {MAX_WAIT_TIMEOUT:g} seconds; got {raw!r}"
+        )
+    return value
+
+
+def _reuse_window(raw: str | None) -> float:
+    if raw is None:
+        return DEFAULT_REUSE_WINDOW
+    if raw.lower() in _OFF:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or not 0 <= value <= MAX_REUSE_WINDOW:
+        raise ConfigError(
+            f"WIRO_REUSE_WINDOW must be 'off' or a number of seconds from 0 to {MAX_REUSE_WINDOW:g}; "
+            f"got {raw!r}"
         )
     return value
 

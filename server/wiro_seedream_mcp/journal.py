@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     outputs TEXT NOT NULL DEFAULT '[]',
     saved TEXT NOT NULL DEFAULT '{}',
     cost TEXT,
-    error TEXT
+    error TEXT,
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created DESC);
 """
@@ -246,14 +247,15 @@ class Journal:
         if not self.read_only:
             self.write_problem = None
 
-    async def accepted(self, taskid: str, token: str, parameters: dict[str, Any]) -> None:
-        """Record a task the moment Wiro accepted it."""
+    async def accepted(self, taskid: str, token: str, parameters: dict[str, Any], owner: str = "") -> None:
+        """Record a task the moment Wiro accepted it. ``owner`` tells whose account it was started
+        on (a hash, see :attr:`AppState.owner`), so that tasks are only ever reused by their owner."""
         now = time.time()
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(
                 _ACCEPTED,
-                (taskid, token, json.dumps(parameters), now, now, "task_queue"),
+                (taskid, token, json.dumps(parameters), now, now, "task_queue", owner),
             )
 
         await self._write(write)
@@ -326,6 +328,12 @@ class Journal:
     async def recent(self, limit: int = 20) -> list[JournalEntry]:
         return await self._select("ORDER BY created DESC LIMIT ?", (limit,))
 
+    async def started_since(self, when: float, owner: str, limit: int = 200) -> list[JournalEntry]:
+        """Tasks of ``owner`` accepted at or after ``when`` (a ``time.time()`` value), newest first."""
+        return await self._select(
+            "WHERE created >= ? AND owner = ? ORDER BY created DESC LIMIT ?", (when, owner, limit)
+        )
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -371,6 +379,9 @@ def _prepare(conn: sqlite3.Connection, attempts: int = 50) -> None:
             time.sleep(0.1)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(_SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
+    if "taskid" in columns and "owner" not in columns:  # a journal from before owners were kept
+        conn.execute("ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
     conn.execute(f"{_SELECT} LIMIT 0").fetchall()  # a foreign table named tasks shows here
 
 
@@ -380,7 +391,7 @@ def _foreign(exc: sqlite3.OperationalError) -> bool:
 
 
 _ACCEPTED = """
-INSERT INTO tasks (taskid, token, parameters, created, updated, status) VALUES (?, ?, ?, ?, ?, ?)
+INSERT INTO tasks (taskid, token, parameters, created, updated, status, owner) VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(taskid) DO UPDATE SET token = excluded.token, updated = excluded.updated
 """
 _UPDATED = """

@@ -141,7 +141,12 @@ def _summary(task: Task, result: TaskResult, lead: str | None) -> str:
 
 
 def _blocks(task: Task, output: OutputFile, local: Delivered) -> list[ContentBlock]:
-    """Preview (if made), the link to the image, and the saved file (if saved)."""
+    """Preview (if made) and the link to the image.
+
+    A saved file is named in the text and in ``path``, never as a ``file://`` link: frameworks
+    (langchain-mcp-adapters among them) pass every image link on to the model as an image to
+    fetch, and a hosted model cannot open a file on this machine.
+    """
     blocks: list[ContentBlock] = []
     if local.preview is not None:
         data, mime = local.preview
@@ -156,17 +161,6 @@ def _blocks(task: Task, output: OutputFile, local: Delivered) -> list[ContentBlo
             size=output.size,
         )
     )
-    if local.path is not None:
-        blocks.append(
-            ResourceLink(
-                uri=local.path.as_uri(),
-                name=local.path.name,
-                title=f"Saved image of task {task.id}",
-                description=f"The image of task {task.id}, saved on this machine",
-                mime_type=output.contenttype or None,
-                size=local.size,
-            )
-        )
     return blocks
 
 

@@ -7,6 +7,7 @@ its first ``tools/list`` answer.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import httpx2 as httpx
@@ -14,6 +15,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from . import __version__
+from .cancels import CancelReasons
 from .config import Settings
 from .delivery import Delivery
 from .journal import Journal
@@ -50,6 +52,7 @@ class AppState:
     settings: Settings
     journal: Journal
     problem: str | None = None
+    cancels: CancelReasons = field(default_factory=CancelReasons)
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
     _wiro: WiroClient | None = field(default=None, repr=False)
 
@@ -69,6 +72,12 @@ class AppState:
     @property
     def delivery(self) -> Delivery:
         return Delivery(self.http, self.settings, self.journal)
+
+    @property
+    def owner(self) -> str:
+        """Whose tasks these are: a hash of the API's address and key (never the key itself)."""
+        key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
+        return hashlib.sha256(f"{self.settings.base_url}\n{key}".encode()).hexdigest()[:24]
 
     def client(self) -> WiroClient:
         wiro = self.wiro

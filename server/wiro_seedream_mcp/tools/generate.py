@@ -1,7 +1,9 @@
 """``generate_image``: start one paid task, follow it to its image, and never lose it."""
 
 # No `from __future__ import annotations`: the tool signature is evaluated at registration.
+import json
 import logging
+import time
 from typing import Annotated
 
 import anyio
@@ -11,7 +13,9 @@ from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 
 from ..arguments import one_line
+from ..cancels import is_time_limit
 from ..follow import stop_quietly
+from ..journal import JournalEntry, JournalUnavailableError
 from ..results import pending_hint, task_result
 from ..state import AppState, state_of
 from ..wiro.client import WiroClient
@@ -42,6 +46,21 @@ Wait = Annotated[
         description=(
             "Wait for the image (true, the default) or return the task id right after the task was "
             "started (false), to pick it up later with get_task."
+        ),
+    ),
+]
+
+
+NewTask = Annotated[
+    bool,
+    Field(
+        strict=True,
+        title="New task",
+        description=(
+            "Start a new task even if one with exactly these inputs was started a few minutes ago. "
+            "By default (false) such a call returns that task and its image instead of paying for "
+            "another, so a retry after a client time-out never pays twice. A seed of 0 (random) "
+            "always starts a new task."
         ),
     ),
 ]
@@ -96,8 +115,52 @@ async def start(state: AppState, inputs: SeedreamInputs, until: float) -> tuple[
     if receipt is None:
         raise may_have_started("Wiro did not answer the Run request in time")
     # From here on the task exists and is paid for: the journal has it before anything else.
-    await state.journal.accepted(receipt.taskid, receipt.socketaccesstoken, inputs.to_wire())
+    await state.journal.accepted(receipt.taskid, receipt.socketaccesstoken, inputs.to_wire(), state.owner)
     return receipt, warnings
+
+
+async def same_inputs(state: AppState, inputs: SeedreamInputs) -> JournalEntry | None:
+    """A task this server started within the reuse window with exactly these inputs that is still
+    running or ended with its image; None when there is none (or the seed is random)."""
+    window = state.settings.reuse_window
+    if window <= 0 or inputs.seed == 0:
+        return None
+    wire = json.loads(json.dumps(inputs.to_wire()))
+    try:
+        recent = await state.journal.started_since(time.time() - window, state.owner)
+    except JournalUnavailableError as exc:
+        log.warning("%s", exc)
+        return None
+    for entry in recent:
+        if entry.parameters == wire and (not entry.done or (entry.succeeded and entry.outputs)):
+            return entry
+    return None
+
+
+async def reuse(state: AppState, entry: JournalEntry, until: float) -> Task | None:
+    """The journal's task as Wiro has it now; None (so a new task is started) when it failed, was
+    stopped, or Wiro could not confirm it. A task the journal saw succeed is taken as it is."""
+    task = entry.as_task()
+    if task.done:
+        return task
+    found: Task | None = None
+    with anyio.move_on_after(left(until)):
+        try:
+            found = await state.client().detail(taskid=entry.taskid)
+        except WiroError as exc:
+            log.warning("task %s: not reused, Wiro could not confirm it: %s", entry.taskid, exc)
+    if found is None or (found.done and not found.succeeded):
+        return None
+    return found
+
+
+def reused_lead(entry: JournalEntry) -> str:
+    ago = max(0, round(time.time() - entry.created))
+    return (
+        f"A task with exactly these inputs was started {ago} s ago (task {entry.taskid}); this is that "
+        "task, not a new one, so nothing was paid twice. To make another image, change the seed or "
+        "pass new_task true."
+    )
 
 
 def register(server: MCPServer[AppState]) -> None:
@@ -108,7 +171,9 @@ def register(server: MCPServer[AppState]) -> None:
             "Make one image from a text prompt with ByteDance Seedream 3.0 on Wiro.ai. Starts a paid "
             "task and waits for it, reporting progress; returns the image as a link with its task id. "
             "If the image is not ready in time, returns the task id instead: then call get_task with "
-            "wait, do not generate again. Cancelling the call stops the task on Wiro."
+            "wait, do not generate again. The same inputs again within a few minutes return the task "
+            "already started (a retry never pays twice). Cancelling the call stops the task on Wiro; "
+            "a client's own time-out does not."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
@@ -123,6 +188,7 @@ def register(server: MCPServer[AppState]) -> None:
         seed: Seed = DEFAULT_SEED,
         callbackUrl: CallbackUrl = None,  # noqa: N803 - Wiro's field name
         wait: Wait = True,
+        new_task: NewTask = False,
     ) -> TaskOutcome:
         try:
             inputs = SeedreamInputs(
@@ -140,29 +206,49 @@ def register(server: MCPServer[AppState]) -> None:
         waiting = state.settings.wait_timeout if wait else 0.0
         began = anyio.current_time()
         until = began + waiting + ANSWER_MARGIN
-        with anyio.CancelScope(shield=True):
-            receipt, warnings = await start(state, inputs, until - 1.0)
-        accepted = Task(
-            id=receipt.taskid, socketaccesstoken=receipt.socketaccesstoken, status=TaskStatus.QUEUE
-        )
+        lead: str | None = None
+        accepted: Task | None = None
+        warnings: list[str] = []
+        entry = None if new_task else await same_inputs(state, inputs)
+        if entry is not None:
+            accepted = await reuse(state, entry, until - 1.0)
+            lead = reused_lead(entry) if accepted is not None else None
+        if accepted is None:
+            with anyio.CancelScope(shield=True):
+                receipt, warnings = await start(state, inputs, until - 1.0)
+            accepted = Task(
+                id=receipt.taskid, socketaccesstoken=receipt.socketaccesstoken, status=TaskStatus.QUEUE
+            )
+        if accepted.done:
+            return await finished(state, accepted, until=until, lead=lead, warnings=warnings)
         watcher = follower(ctx, state, accepted)
         try:
             await anyio.lowlevel.checkpoint()  # a cancellation that came during Run lands here
             if not wait:
                 return task_result(
                     accepted,
-                    lead="Task started.",
+                    lead=lead or "Task started.",
                     next_step=pending_hint(accepted, state.settings),
                     warnings=warnings,
                 )
-            await watcher.note(TaskStatus.QUEUE)
+            await watcher.note(accepted.status or TaskStatus.QUEUE)
             task = await watcher.wait(max(0.0, began + waiting - anyio.current_time()))
         except anyio.get_cancelled_exc_class():
-            log.warning("task %s: the call was cancelled; stopping the task", receipt.taskid)
-            await stop_quietly(client, receipt.taskid, watcher.status, state.journal.update)
+            with anyio.CancelScope(shield=True):
+                reason = await state.cancels.reason(ctx)
+            if is_time_limit(reason):
+                log.warning(
+                    "task %s: the client stopped waiting on its own time limit (%s); the task keeps "
+                    "running: get_task, or the same generate_image call again, picks it up",
+                    accepted.id,
+                    reason,
+                )
+                raise
+            log.warning("task %s: the call was cancelled; stopping the task", accepted.id)
+            await stop_quietly(client, accepted.id, watcher.status, state.journal.update)
             raise
         except WiroError as exc:
-            log.warning("task %s: following it failed: %s", receipt.taskid, exc)
+            log.warning("task %s: following it failed: %s", accepted.id, exc)
             return task_result(
                 accepted.model_copy(update={"status": watcher.status}),
                 error=f"the task was started, but checking on it failed: {exc}",
@@ -171,9 +257,12 @@ def register(server: MCPServer[AppState]) -> None:
             )
         warnings.extend(watcher.warnings)
         if task.done:
-            return await finished(state, task, until=until, cancelled_is_error=True, warnings=warnings)
+            return await finished(
+                state, task, until=until, cancelled_is_error=True, lead=lead, warnings=warnings
+            )
         return task_result(
             task,
+            lead=lead,
             next_step=pending_hint(task, state.settings, waited=waiting),
             warnings=warnings,
         )
