@@ -103,8 +103,8 @@ async def test_a_new_server_process_also_reuses_the_task(
     async with Client(_stdio(server, tmp_path), mode="legacy") as client:
         retry = await client.call_tool("generate_image", FIVE_SECONDS_WORTH, read_timeout_seconds=30)
     [taskid] = server.emulator.tasks
-    assert retry.structured_content["taskid"] == taskid  # type: ignore[index]
-    assert retry.structured_content["succeeded"] is True  # type: ignore[index]
+    assert retry.structured_content["taskid"] == taskid
+    assert retry.structured_content["succeeded"] is True
     assert server.emulator.count(RUN_PATH) == 1
 
 
@@ -180,11 +180,11 @@ async def test_a_stopped_task_is_not_reused(emulator_factory: Callable[..., Emul
     server = emulator_factory(timings=Timings(queue=60, prepare=1, generate=1, postprocess=1))
     async with connect(_reusing(server)) as client:
         first = await client.call_tool("generate_image", {**FIVE_SECONDS_WORTH, "wait": False})
-        taskid = first.structured_content["taskid"]  # type: ignore[index]
+        taskid = first.structured_content["taskid"]
         await client.call_tool("cancel_task", {"taskid": taskid})
         await until_async(lambda: server.emulator.task_status(taskid) == "task_cancel")
         second = await client.call_tool("generate_image", {**FIVE_SECONDS_WORTH, "wait": False})
-    assert second.structured_content["taskid"] != taskid  # type: ignore[index]
+    assert second.structured_content["taskid"] != taskid
     assert server.emulator.count(RUN_PATH) == 2
 
 
