@@ -88,5 +88,8 @@ class CancelReasons:
 
 
 def _connection(session: object) -> object:
-    """The connection a session belongs to (one per client; request ids are unique within it)."""
-    return getattr(session, "_connection", session)
+    """What a session's messages travel on: request ids are unique within it. That is the
+    connection's outbound channel (the dispatcher), the same for a request and for the cancel
+    that names it; the SDK may hand the two different Connection objects for one client."""
+    connection = getattr(session, "_connection", session)
+    return getattr(connection, "outbound", connection)

@@ -40,7 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="serve MCP over stdio (the default)")
+    serve = sub.add_parser("serve", help="serve MCP over stdio (the default)")
+    serve.add_argument(
+        "--emulator",
+        action="store_true",
+        help="serve against a built-in Wiro emulator: no key needed, test pictures, nothing paid",
+    )
+    serve.add_argument(
+        "--emulator-speed", type=float, default=1.0, help="the emulator's time factor (default 1)"
+    )
 
     emu = sub.add_parser("emulator", help="run a local Wiro emulator for this model")
     emu.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -63,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     command = args.command or "serve"
     if command == "serve":
-        serve()
+        serve(emulated=getattr(args, "emulator", False), speed=getattr(args, "emulator_speed", 1.0))
     elif command == "emulator":
         run_emulator(args)
     elif command == "demo":
@@ -76,28 +84,61 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(run_doctor())
 
 
-def serve() -> None:
+def serve(*, emulated: bool = False, speed: float = 1.0) -> None:
     _setup_logging()
     from .app import build_server
 
-    build_server().run("stdio")
+    if not emulated:
+        build_server().run("stdio")
+        return
+    import tempfile
+
+    from .config import Settings
+    from .wiro.emulator import EmulatorServer, Project, WiroEmulator
+
+    project = Project()
+    with (
+        EmulatorServer(WiroEmulator(project, _timings(speed))) as emulator,
+        tempfile.TemporaryDirectory(prefix="wiro-emulated-") as state,
+    ):
+        log.warning(
+            "serving against the built-in Wiro emulator at %s: test pictures, nothing is paid, and "
+            "tasks are journaled in a temporary folder",
+            emulator.base_url,
+        )
+        environ = {name: value for name, value in os.environ.items() if not name.startswith("WIRO_API_")}
+        environ |= {
+            "WIRO_API_KEY": project.api_key,
+            "WIRO_API_SECRET": project.api_secret or "",
+            "WIRO_API_BASE_URL": emulator.base_url,
+            "WIRO_STATE_DIR": state,
+        }
+        environ.pop("WIRO_SOCKET_URL", None)
+        build_server(Settings.from_env(environ)).run("stdio")
 
 
-def run_emulator(args: Any) -> None:
-    from .wiro.emulator import DEFAULT_KEY, DEFAULT_SECRET, Project, Timings, WiroEmulator, serve_forever
+def _timings(speed: float) -> Any:
+    from .wiro.emulator import Timings
 
-    _setup_logging()
-    key = args.api_key or DEFAULT_KEY
-    secret = None if args.key_only else (args.api_secret or DEFAULT_SECRET)
     base = Timings()
-    speed = args.speed if args.speed > 0 else 1.0
-    timings = Timings(
+    speed = speed if speed > 0 else 1.0
+    return Timings(
         queue=base.queue / speed,
         prepare=base.prepare / speed,
         generate=base.generate / speed,
         postprocess=base.postprocess / speed,
     )
-    emulator = WiroEmulator(Project(api_key=key, api_secret=secret), timings, socket=not args.no_socket)
+
+
+def run_emulator(args: Any) -> None:
+    from .wiro.emulator import DEFAULT_KEY, DEFAULT_SECRET, Project, WiroEmulator, serve_forever
+
+    _setup_logging()
+    key = args.api_key or DEFAULT_KEY
+    secret = None if args.key_only else (args.api_secret or DEFAULT_SECRET)
+    emulator = WiroEmulator(
+        Project(api_key=key, api_secret=secret), _timings(args.speed), socket=not args.no_socket
+    )
     url = f"http://{args.host}:{args.port}/v1"
     lines = [
         f"Wiro emulator for Seedream 3.0 on {url}",

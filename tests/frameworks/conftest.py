@@ -1,0 +1,64 @@
+"""What the framework tests share: skipping (or, in CI, failing) when a framework's dependency
+group is not installed, and running an example script as a person would."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+LANGCHAIN = EXAMPLES / "langchain"
+LANGCHAIN_PYTHON = LANGCHAIN / ".venv" / "bin" / "python"
+
+
+def _missing(message: str) -> None:
+    if os.environ.get("WIRO_TEST_REQUIRE_ALL"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def need(module: str, group: str) -> None:
+    """Skip (fail in CI) unless ``module`` of the dependency group ``group`` is installed."""
+    if importlib.util.find_spec(module) is None:
+        _missing(f"{module} not installed: `uv sync --group {group}` (CI installs every group)")
+
+
+def need_langchain() -> Path:
+    """The Python of the langchain example's own environment (it needs the MCP SDK 1.x)."""
+    if not LANGCHAIN_PYTHON.exists():
+        _missing("the langchain example's environment is missing: `uv sync --project examples/langchain`")
+    return LANGCHAIN_PYTHON
+
+
+def run_script(python: Path | str, script: Path, env: dict[str, str], *args: str) -> str:
+    """Run ``script`` to its end (at most two minutes); its output, or a failure showing it."""
+    done = subprocess.run(
+        [str(python), str(script), *args],
+        cwd=script.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"{script.name} exited {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The environment an example gets: this machine's basics, no Wiro key (so the emulator), a
+    journal of the test's own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIRO_API_")}
+    env.pop("WIRO_OUTPUT_DIR", None)
+    env |= extra
+    return env
+
+
+PYTHON = sys.executable

@@ -1,0 +1,56 @@
+"""Every example in examples/ runs green in its model-free mode, against the built-in emulator
+(no key): the framework's real MCP adapter, the server over stdio, one image made."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from .conftest import EXAMPLES, LANGCHAIN, PYTHON, base_env, need, need_langchain, run_script
+
+IMAGE = re.compile(r"http://127\.0\.0\.1:\d+/cdn/[0-9a-f-]+/0\.png")
+
+CASES = [
+    ("openai_agents.py", "agents", "openai-agents"),
+    ("pydantic_ai_agent.py", "pydantic_ai", "pydantic-ai"),
+    ("fastmcp_client.py", "fastmcp", "fastmcp"),
+    ("llama_index_agent.py", "llama_index.tools.mcp", "llama-index"),
+    ("google_adk_agent.py", "google.adk", "google-adk"),
+]
+
+
+@pytest.mark.parametrize(("script", "module", "group"), CASES, ids=[c[2] for c in CASES])
+def test_example_runs_without_a_key(script: str, module: str, group: str, tmp_path: Path) -> None:
+    need(module, group)
+    out = run_script(PYTHON, EXAMPLES / script, base_env(WIRO_STATE_DIR=str(tmp_path)))
+    assert "server: the built-in emulator" in out
+    assert IMAGE.search(out), out
+    if "tools:" in out:
+        assert "tools: generate_image, get_task, kill_task, cancel_task, list_tasks" in out
+
+
+def test_langgraph_example_runs_without_a_key(tmp_path: Path) -> None:
+    python = need_langchain()
+    out = run_script(python, LANGCHAIN / "langgraph_agent.py", base_env(WIRO_STATE_DIR=str(tmp_path)))
+    assert "strict schemas: 5" in out
+    [answer] = [line for line in out.splitlines() if line.startswith("answer:")]
+    assert IMAGE.search(answer), out
+
+
+def test_examples_show_progress_in_order(tmp_path: Path) -> None:
+    need("fastmcp", "fastmcp")
+    out = run_script(PYTHON, EXAMPLES / "fastmcp_client.py", base_env(WIRO_STATE_DIR=str(tmp_path)))
+    values = [float(v) for v in re.findall(r"^progress: ([\d.]+)/100", out, re.MULTILINE)]
+    assert len(values) >= 3, out
+    assert values == sorted(values)
+    assert values[-1] == 100
+
+
+def test_llama_index_reads_the_result_without_the_preview(tmp_path: Path) -> None:
+    """LlamaIndex hands the model the whole result as text; without the preview it stays short."""
+    need("llama_index.tools.mcp", "llama-index")
+    out = run_script(PYTHON, EXAMPLES / "llama_index_agent.py", base_env(WIRO_STATE_DIR=str(tmp_path)))
+    [chars] = re.findall(r"the model reads: (\d+) characters", out)
+    assert int(chars) < 4000, out
