@@ -60,6 +60,8 @@ def run_doctor() -> int:
     say(f"  {'WIRO_OUTPUT_DIR':<18} {settings.output_dir or '(not set: images are not saved)'}")
     say(f"  {'WIRO_PREVIEW':<18} {f'{settings.preview_size} px' if settings.preview_size else 'off'}")
     say(f"  {'WIRO_STATE_DIR':<18} {settings.state_dir}")
+    reuse = f"{settings.reuse_window:g} s" if settings.reuse_window else "off (every call is a new task)"
+    say(f"  {'WIRO_REUSE_WINDOW':<18} {reuse}")
     for note in settings.notes:
         say(f"  note: {note}")
     say()

@@ -73,6 +73,8 @@ async def test_invalid_input_is_one_line_and_never_pays(
         ("cancel_task", {}, "taskid is required"),
         ("list_tasks", {"limit": 0}, "limit must be an integer from 1 to 100"),
         ("list_tasks", {"limit": "10"}, "limit must be an integer"),
+        ("generate_image", {"prompt": "x", "new_task": "yes"}, "new_task must be true or false"),
+        ("generate_image", {"prompt": "x", "wait": 1}, "wait must be true or false"),
     ],
 )
 async def test_every_tool_refuses_in_one_line(
