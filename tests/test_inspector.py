@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer
+from wiro_seedream_mcp.emulator import EmulatorServer
 
 from .conftest import API_KEY, API_SECRET
 from .nodetools import node_tool
@@ -66,5 +66,8 @@ def test_inspector_lists_tools_and_generates_an_image(emulator: EmulatorServer, 
     assert data["succeeded"] is True
     assert Path(data["outputs"][0]["path"]).is_file()
     kinds = [block["type"] for block in called["content"]]
-    assert kinds == ["text", "image", "resource_link", "resource_link"]
+    # The preview, and the link to the image; the saved file is named in the text, not linked.
+    assert kinds == ["text", "image", "resource_link"]
+    assert called["content"][2]["uri"] == data["outputs"][0]["url"]
+    assert f"Saved to {data['outputs'][0]['path']}" in called["content"][0]["text"]
     assert emulator.emulator.tasks[data["taskid"]].inputs["size"] == "1248x832"
