@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
 from wiro_seedream_mcp.app import build_server
 from wiro_seedream_mcp.config import DEFAULT_PREVIEW_SIZE, Settings, default_socket_url
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Project, Timings, WiroEmulator
+from wiro_seedream_mcp.emulator import EmulatorServer, Project, Timings, WiroEmulator
 
 # A short but realistic task: about 2.5 s from Run to done.
 TIMINGS = Timings(queue=0.5, prepare=0.3, generate=1.5, postprocess=0.2)

@@ -27,7 +27,7 @@ from mcp import Client, StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
-from wiro_seedream_mcp.wiro.emulator import FAIL_MARKER, EmulatorServer, Project, Timings, WiroEmulator
+from wiro_seedream_mcp.emulator import FAIL_MARKER, EmulatorServer, Project, Timings, WiroEmulator
 from wiro_seedream_mcp.wiro.seedream import SIZES
 
 TIMINGS = Timings(queue=0.1, prepare=0.1, generate=0.4, postprocess=0.1)

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from wiro_seedream_mcp.app import build_server
 from wiro_seedream_mcp.config import Settings, default_socket_url
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Project, Timings, WiroEmulator
+from wiro_seedream_mcp.emulator import EmulatorServer, Project, Timings, WiroEmulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx2 as httpx
 
 from wiro_seedream_mcp import __version__
-from wiro_seedream_mcp.wiro.png import png_size
+from wiro_seedream_mcp.emulator.pictures import png_size
 
 from .rawstdio import SCRIPT
 

@@ -9,8 +9,8 @@ import httpx2 as httpx
 import pytest
 from pydantic import SecretStr
 
+from wiro_seedream_mcp.emulator import EmulatorServer, Project, Timings
 from wiro_seedream_mcp.wiro.client import WiroClient
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Project, Timings
 from wiro_seedream_mcp.wiro.errors import (
     WiroAPIError,
     WiroAuthError,

@@ -20,10 +20,10 @@ from mcp.types import BlobResourceContents, ImageContent, ResourceLink, TextCont
 from PIL import Image as PILImage
 
 from wiro_seedream_mcp.config import Settings
+from wiro_seedream_mcp.emulator import EmulatorServer, Timings
+from wiro_seedream_mcp.emulator.pictures import png_size
 from wiro_seedream_mcp.journal import Journal
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.wiro.models import Task
-from wiro_seedream_mcp.wiro.png import png_size
 from wiro_seedream_mcp.wiro.seedream import EXAMPLE_PROMPTS
 
 from .conftest import API_KEY, API_SECRET, connect, settings_for

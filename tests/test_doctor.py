@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from wiro_seedream_mcp.doctor import BAD_CONFIG, NO_CREDENTIALS, READY, REFUSED, UNREACHABLE
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Project
+from wiro_seedream_mcp.emulator import EmulatorServer, Project
 
 from .conftest import API_KEY, API_SECRET
 from .rawstdio import SCRIPT

@@ -14,15 +14,16 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from wiro_seedream_mcp.wiro.emulator import (
+from wiro_seedream_mcp.emulator import (
     ERROR_MARKER,
     FAIL_MARKER,
     EmulatorServer,
     Project,
     Timings,
-    _hmac_sha256_hex,
+    WiroEmulator,
 )
-from wiro_seedream_mcp.wiro.png import gradient_png, png_size
+from wiro_seedream_mcp.emulator.pictures import gradient_png, png_size
+from wiro_seedream_mcp.emulator.tasks import hmac_sha256_hex
 from wiro_seedream_mcp.wiro.seedream import ASPECT_RATIOS
 
 from .conftest import API_KEY, API_SECRET
@@ -73,7 +74,7 @@ def wait_done(server: EmulatorServer, taskid: str) -> dict[str, Any]:
 def test_own_hmac_matches_the_standard_one() -> None:
     for key in (b"", b"k", b"x" * 64, b"y" * 200):
         message = b"secret1734513807"
-        assert _hmac_sha256_hex(key, message) == hmac.new(key, message, hashlib.sha256).hexdigest()
+        assert hmac_sha256_hex(key, message) == hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def test_run_answers_like_the_reference(emulator: EmulatorServer) -> None:
@@ -285,3 +286,26 @@ def test_png_is_valid_for_every_size(size: str) -> None:
             idat += body
         pos += 12 + length
     assert len(zlib.decompress(idat)) == height * (1 + 3 * width)
+
+
+def test_a_finished_task_costs_the_same_on_every_look() -> None:
+    """Its run time (and so its cost) stops at task_end, however long after it is looked at."""
+    now = [1000.0]
+    emulator = WiroEmulator(
+        Project(), Timings(queue=1, prepare=1, generate=2, postprocess=1), clock=lambda: now[0]
+    )
+    taskid = emulator.run("bytedance/text-to-image-seedream-v3", {"prompt": "a fox"}, "http://127.0.0.1")[
+        "taskid"
+    ]
+    task = emulator.tasks[taskid]
+    now[0] += 3.0  # running: one second into generating
+    running = emulator.render(task, "http://127.0.0.1")
+    assert running["status"] == "task_output"
+    assert float(running["elapsedseconds"]) == pytest.approx(1.0)
+    looks = []
+    for later in (6.0, 60.0, 3600.0):
+        now[0] = 1000.0 + later
+        looks.append(emulator.render(task, "http://127.0.0.1"))
+    assert {look["status"] for look in looks} == {"task_postprocess_end"}
+    assert {look["elapsedseconds"] for look in looks} == {"2.0000"}
+    assert {look["totalcost"] for look in looks} == {f"{2 * 0.003:.12f}"}

@@ -15,6 +15,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from pydantic import SecretStr
 
+from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.follow import (
     POLL_SCHEDULE,
     TaskFollower,
@@ -23,7 +24,6 @@ from wiro_seedream_mcp.follow import (
     stop_task,
 )
 from wiro_seedream_mcp.wiro.client import RetryPolicy, WiroClient
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.wiro.errors import WiroRunUnknownError
 from wiro_seedream_mcp.wiro.models import TaskStatus
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH, SeedreamInputs

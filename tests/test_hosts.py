@@ -20,7 +20,7 @@ from mcp.types import TextContent
 from wiro_seedream_mcp import __version__
 from wiro_seedream_mcp.app import build_server
 from wiro_seedream_mcp.config import Settings
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer
+from wiro_seedream_mcp.emulator import EmulatorServer
 
 from .conftest import API_KEY, API_SECRET
 from .nodetools import ROOT, node_tool, uv_binary

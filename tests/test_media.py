@@ -14,6 +14,7 @@ import httpx2 as httpx
 import pytest
 from PIL import Image as PILImage
 
+from wiro_seedream_mcp.emulator.pictures import gradient_png
 from wiro_seedream_mcp.media import (
     MAX_IMAGE_BYTES,
     PREVIEW_BUDGET,
@@ -25,7 +26,6 @@ from wiro_seedream_mcp.media import (
     slug,
     sniff,
 )
-from wiro_seedream_mcp.wiro.png import gradient_png
 from wiro_seedream_mcp.wiro.seedream import SIZES, dimensions
 
 PNG = gradient_png(64, 48, "x")

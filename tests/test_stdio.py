@@ -10,7 +10,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import ResourceLink
 
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer
+from wiro_seedream_mcp.emulator import EmulatorServer
 
 from .conftest import API_KEY, API_SECRET
 from .rawstdio import SCRIPT, RawServer

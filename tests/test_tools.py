@@ -11,7 +11,7 @@ from mcp.types import CallToolResult, ResourceLink, TextContent
 from pydantic import SecretStr
 
 from wiro_seedream_mcp.config import Settings
-from wiro_seedream_mcp.wiro.emulator import ERROR_MARKER, FAIL_MARKER, EmulatorServer, Project, Timings
+from wiro_seedream_mcp.emulator import ERROR_MARKER, FAIL_MARKER, EmulatorServer, Project, Timings
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
 from .conftest import API_KEY, API_SECRET, connect, settings_for

@@ -18,11 +18,6 @@ from . import __version__
 log = logging.getLogger("wiro_seedream_mcp")
 
 
-def say(text: str = "") -> None:
-    """A line for the person at the terminal (demo, doctor). Never used by ``serve``."""
-    print(text, flush=True)
-
-
 def _setup_logging() -> None:
     """Logs go to stderr: stdout carries JSON-RPC only."""
     level = os.environ.get("WIRO_LOG_LEVEL", "INFO").upper()
@@ -94,7 +89,7 @@ def serve(*, emulated: bool = False, speed: float = 1.0) -> None:
     import tempfile
 
     from .config import Settings
-    from .wiro.emulator import EmulatorServer, Project, WiroEmulator
+    from .emulator import EmulatorServer, Project, WiroEmulator
 
     project = Project()
     with (
@@ -118,7 +113,7 @@ def serve(*, emulated: bool = False, speed: float = 1.0) -> None:
 
 
 def _timings(speed: float) -> Any:
-    from .wiro.emulator import Timings
+    from .emulator import Timings
 
     base = Timings()
     speed = speed if speed > 0 else 1.0
@@ -131,7 +126,7 @@ def _timings(speed: float) -> Any:
 
 
 def run_emulator(args: Any) -> None:
-    from .wiro.emulator import DEFAULT_KEY, DEFAULT_SECRET, Project, WiroEmulator, serve_forever
+    from .emulator import DEFAULT_KEY, DEFAULT_SECRET, Project, WiroEmulator, serve_forever
 
     _setup_logging()
     key = args.api_key or DEFAULT_KEY
@@ -153,7 +148,7 @@ def run_emulator(args: Any) -> None:
 
 
 def _secret_line(secret: str | None) -> str:
-    from .wiro.emulator import DEFAULT_SECRET
+    from .emulator import DEFAULT_SECRET
 
     if secret is None:
         return "  unset WIRO_API_SECRET   # key-only project"

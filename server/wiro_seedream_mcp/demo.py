@@ -17,9 +17,9 @@ from typing import Any
 
 import anyio
 
-from .cli import say
 from .config import ConfigError, Settings
-from .wiro.png import png_size
+from .console import say
+from .emulator.pictures import png_size
 from .wiro.seedream import DEFAULT_PROMPT, SIZES
 
 
@@ -40,7 +40,7 @@ def run_demo(*, prompt: str | None, size: str, out: str | None) -> int:
         if settings.has_credentials:
             say(f"Using Wiro at {settings.base_url} (WIRO_API_KEY is set): this runs one paid task.")
         else:
-            from .wiro.emulator import EmulatorServer, Project, WiroEmulator
+            from .emulator import EmulatorServer, Project, WiroEmulator
 
             project = Project()
             server = stack.enter_context(EmulatorServer(WiroEmulator(project)))

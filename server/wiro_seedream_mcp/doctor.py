@@ -21,8 +21,8 @@ from pathlib import Path
 import anyio
 import httpx2 as httpx
 
-from .cli import say
 from .config import ConfigError, Settings
+from .console import say
 from .journal import inspect
 from .state import wiro_client
 from .wiro.errors import WiroAuthError, WiroConnectionError, WiroError, WiroNotFoundError

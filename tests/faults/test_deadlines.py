@@ -15,8 +15,8 @@ import anyio
 import pytest
 from mcp.types import CallToolResult
 
+from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.follow import ANSWER_MARGIN
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Timings
 
 from ..conftest import connect, settings_for
 from .conftest import text_of

@@ -19,9 +19,9 @@ import httpx2 as httpx
 import pytest
 
 from wiro_seedream_mcp.config import Settings
+from wiro_seedream_mcp.emulator import EmulatorServer
+from wiro_seedream_mcp.emulator.pictures import declared_png, gradient_png
 from wiro_seedream_mcp.media import MediaError, Sources, check_image, download
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer
-from wiro_seedream_mcp.wiro.png import declared_png, gradient_png
 
 from ..conftest import connect, settings_for
 from .conftest import call, make_read_only

@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult, TextContent
 
+from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.follow import ANSWER_MARGIN
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
 from ..conftest import API_KEY, API_SECRET

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from wiro_seedream_mcp.config import Settings
+from wiro_seedream_mcp.emulator import EmulatorServer
 from wiro_seedream_mcp.journal import FILE_NAME
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer
 from wiro_seedream_mcp.wiro.seedream import MAX_PROMPT_CHARS, RUN_PATH
 
 from ..conftest import connect, settings_for

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from wiro_seedream_mcp.config import Settings
+from wiro_seedream_mcp.emulator import EmulatorServer
 from wiro_seedream_mcp.journal import FILE_NAME
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer
 
 from ..conftest import settings_for
 from .conftest import call, make_read_only, text_of

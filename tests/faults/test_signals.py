@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Timings
+from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
 from ..conftest import API_KEY, API_SECRET

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Timings
+from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 
 from ..conftest import connect, settings_for
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer
+from wiro_seedream_mcp.emulator import EmulatorServer
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
 from ..conftest import API_KEY, API_SECRET

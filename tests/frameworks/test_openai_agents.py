@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from wiro_seedream_mcp.wiro.emulator import EmulatorServer, Timings
+from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
 from ..conftest import API_KEY, API_SECRET
