@@ -17,10 +17,8 @@ cannot be read is skipped with a warning. Reads that fail raise :class:`JournalU
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -30,70 +28,31 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
-from .wiro.models import MAX_OUTPUTS, MAX_REASON, Task
-from .wiro.seedream import MAX_PROMPT_CHARS, MAX_URL_CHARS
+from .records import (
+    ACCEPTED,
+    FILE_NAME,
+    SCHEMA,
+    SELECT,
+    UPDATED,
+    JournalEntry,
+    entry_of,
+    foreign,
+    inspect,
+    prepare,
+)
+from .wiro.models import Task
+
+__all__ = ["FILE_NAME", "Journal", "JournalEntry", "JournalUnavailableError", "inspect"]
 
 log = logging.getLogger(__name__)
 
-FILE_NAME = "tasks.sqlite3"
 _T = TypeVar("_T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    taskid TEXT PRIMARY KEY,
-    token TEXT NOT NULL DEFAULT '',
-    parameters TEXT NOT NULL DEFAULT '{}',
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT '',
-    done INTEGER NOT NULL DEFAULT 0,
-    succeeded INTEGER NOT NULL DEFAULT 0,
-    outputs TEXT NOT NULL DEFAULT '[]',
-    saved TEXT NOT NULL DEFAULT '{}',
-    cost TEXT,
-    error TEXT,
-    owner TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created DESC);
-"""
 
 
 class JournalUnavailableError(Exception):
     """The journal could not be read; the message names the file and the reason."""
-
-
-class JournalEntry(BaseModel):
-    """One task as the journal knows it."""
-
-    taskid: str
-    token: str = ""
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    created: float
-    updated: float
-    status: str = ""
-    done: bool = False
-    succeeded: bool = False
-    outputs: list[dict[str, Any]] = Field(default_factory=list)
-    saved: dict[str, str] = Field(default_factory=dict, description="output name -> saved file path")
-    cost: str | None = None
-    error: str | None = None
-
-    def as_task(self) -> Task:
-        """The entry in the shape of a Wiro task record."""
-        return Task.model_validate(
-            {
-                "id": self.taskid,
-                "socketaccesstoken": self.token,
-                "status": self.status,
-                "pexit": "0" if self.succeeded else ("1" if self.error and self.done else None),
-                "debugerror": self.error or "",
-                "outputs": self.outputs,
-                "totalcost": self.cost,
-                "parameters": self.parameters,
-            }
-        )
 
 
 class Journal:
@@ -149,7 +108,7 @@ class Journal:
         if self._conn is None:
             if self.path is None:
                 conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-                conn.executescript(_SCHEMA)
+                conn.executescript(SCHEMA)
             else:
                 conn = self._open_file(self.path)
             self._conn = conn
@@ -164,10 +123,10 @@ class Journal:
                 raise
             return self._open_read_only(path)
         try:
-            _prepare(conn)
+            prepare(conn)
         except sqlite3.OperationalError as exc:
             conn.close()
-            if _foreign(exc):
+            if foreign(exc):
                 return self._start_anew(path, exc)
             message = str(exc).lower()
             if "readonly" not in message and "unable to open" not in message:
@@ -187,7 +146,7 @@ class Journal:
                 conn = sqlite3.connect(
                     f"{path.as_uri()}?{query}", uri=True, timeout=10, check_same_thread=False
                 )
-                conn.execute(f"{_SELECT} LIMIT 0").fetchall()
+                conn.execute(f"{SELECT} LIMIT 0").fetchall()
             except sqlite3.Error as exc:
                 problem = exc
                 continue
@@ -209,7 +168,7 @@ class Journal:
             "task journal %s was unreadable (%s); moved aside to %s, starting a new one", path, exc, aside
         )
         conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
-        _prepare(conn)
+        prepare(conn)
         return conn
 
     async def _thread(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -254,7 +213,7 @@ class Journal:
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(
-                _ACCEPTED,
+                ACCEPTED,
                 (taskid, token, json.dumps(parameters), now, now, "task_queue", owner),
             )
 
@@ -271,7 +230,7 @@ class Journal:
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(
-                _UPDATED,
+                UPDATED,
                 (
                     task.id,
                     task.socketaccesstoken,
@@ -301,7 +260,7 @@ class Journal:
 
     async def _select(self, where: str, parameters: tuple[Any, ...]) -> list[JournalEntry]:
         def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            return list(conn.execute(f"{_SELECT} {where}", parameters).fetchall())
+            return list(conn.execute(f"{SELECT} {where}", parameters).fetchall())
 
         try:
             rows = await self._thread(read)
@@ -311,7 +270,7 @@ class Journal:
         entries = []
         for row in rows:
             try:
-                entries.append(_entry(row))
+                entries.append(entry_of(row))
             except (ValueError, TypeError, ValidationError) as exc:
                 self.skipped_rows += 1
                 log.warning("task journal %s: skipped a row that cannot be read (%s)", self.where, exc)
@@ -339,103 +298,3 @@ class Journal:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-
-
-def inspect(folder: Path) -> str:
-    """What state the journal in ``folder`` is in, in words, without changing anything (doctor)."""
-    path = folder / FILE_NAME
-    aside = sorted(
-        p.name for p in folder.glob(f"{FILE_NAME}.unreadable-*") if p.suffix not in (".wal", ".shm")
-    )
-    note = f"; unreadable journal(s) moved aside earlier, still there: {', '.join(aside)}" if aside else ""
-    if not path.exists():
-        return f"{path} (not made yet: it is made on the first task){note}"
-    try:
-        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)) as conn:
-            rows = conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
-            conn.execute(f"{_SELECT} LIMIT 0").fetchall()
-    except sqlite3.Error as exc:
-        return f"{path} is NOT usable ({exc}): the server will move it aside and start a new one{note}"
-    writable = os.access(path, os.W_OK) and os.access(folder, os.W_OK)
-    state = "" if writable else " but NOT writable: new tasks would not be recorded"
-    return f"{path} ({rows} task(s)){state}{note}"
-
-
-def _prepare(conn: sqlite3.Connection, attempts: int = 50) -> None:
-    """Make the file a journal (or check that it is one); raises on a file that is not.
-
-    Switching to WAL takes a lock of its own, which other processes opening the same new file at
-    the same moment may hold: that one step is tried again for a few seconds.
-    """
-    conn.execute("PRAGMA schema_version").fetchone()  # "file is not a database" shows here
-    for attempt in range(attempts):
-        try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
-            break
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc).lower() or attempt + 1 == attempts:
-                raise
-            time.sleep(0.1)
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(_SCHEMA)
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
-    if "taskid" in columns and "owner" not in columns:  # a journal from before owners were kept
-        conn.execute("ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
-    conn.execute(f"{_SELECT} LIMIT 0").fetchall()  # a foreign table named tasks shows here
-
-
-def _foreign(exc: sqlite3.OperationalError) -> bool:
-    """Whether the file is another program's database (a tasks table of another shape)."""
-    return str(exc).lower().startswith(("no such column", "table tasks has no column"))
-
-
-_ACCEPTED = """
-INSERT INTO tasks (taskid, token, parameters, created, updated, status, owner) VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT(taskid) DO UPDATE SET token = excluded.token, updated = excluded.updated
-"""
-_UPDATED = """
-INSERT INTO tasks (taskid, token, created, updated, status, done, succeeded, outputs, cost, error)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT(taskid) DO UPDATE SET
-    token = CASE WHEN excluded.token != '' THEN excluded.token ELSE tasks.token END,
-    updated = excluded.updated, status = excluded.status, done = excluded.done,
-    succeeded = excluded.succeeded, outputs = excluded.outputs, cost = excluded.cost,
-    error = excluded.error
-"""
-_COLUMNS = (
-    "taskid",
-    "token",
-    "parameters",
-    "created",
-    "updated",
-    "status",
-    "done",
-    "succeeded",
-    "outputs",
-    "saved",
-)
-# Built from the constant column names above, never from input.
-_SELECT = f"SELECT {', '.join(_COLUMNS)}, cost, error FROM tasks"  # noqa: S608
-
-
-def _entry(row: tuple[Any, ...]) -> JournalEntry:
-    """A row as an entry, cut to the sizes this server writes, whatever a row holds."""
-    values = dict(zip((*_COLUMNS, "cost", "error"), row, strict=True))
-    for name in ("parameters", "outputs", "saved"):
-        values[name] = json.loads(values[name] or "null") or ({} if name != "outputs" else [])
-    parameters = values["parameters"]
-    if isinstance(parameters, dict):
-        values["parameters"] = {
-            key: value[:MAX_PROMPT_CHARS] if isinstance(value, str) else value
-            for key, value in list(parameters.items())[:16]
-        }
-    if isinstance(values["outputs"], list):
-        values["outputs"] = [
-            o
-            for o in values["outputs"]
-            if not isinstance(o, dict) or len(str(o.get("url", ""))) <= MAX_URL_CHARS
-        ][:MAX_OUTPUTS]
-    if isinstance(values["error"], str):
-        values["error"] = values["error"][:MAX_REASON]
-    return JournalEntry.model_validate(values)

@@ -1,0 +1,170 @@
+"""What the task journal stores and how: the table, its statements, a row as an entry, and the
+checks that a file is a journal. :mod:`.journal` does the reading and writing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from .wiro.models import MAX_OUTPUTS, MAX_REASON, Task
+from .wiro.seedream import MAX_PROMPT_CHARS, MAX_URL_CHARS
+
+FILE_NAME = "tasks.sqlite3"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    taskid TEXT PRIMARY KEY,
+    token TEXT NOT NULL DEFAULT '',
+    parameters TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT '',
+    done INTEGER NOT NULL DEFAULT 0,
+    succeeded INTEGER NOT NULL DEFAULT 0,
+    outputs TEXT NOT NULL DEFAULT '[]',
+    saved TEXT NOT NULL DEFAULT '{}',
+    cost TEXT,
+    error TEXT,
+    owner TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created DESC);
+"""
+
+
+class JournalEntry(BaseModel):
+    """One task as the journal knows it."""
+
+    taskid: str
+    token: str = ""
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    created: float
+    updated: float
+    status: str = ""
+    done: bool = False
+    succeeded: bool = False
+    outputs: list[dict[str, Any]] = Field(default_factory=list)
+    saved: dict[str, str] = Field(default_factory=dict, description="output name -> saved file path")
+    cost: str | None = None
+    error: str | None = None
+
+    def as_task(self) -> Task:
+        """The entry in the shape of a Wiro task record."""
+        return Task.model_validate(
+            {
+                "id": self.taskid,
+                "socketaccesstoken": self.token,
+                "status": self.status,
+                "pexit": "0" if self.succeeded else ("1" if self.error and self.done else None),
+                "debugerror": self.error or "",
+                "outputs": self.outputs,
+                "totalcost": self.cost,
+                "parameters": self.parameters,
+            }
+        )
+
+
+def inspect(folder: Path) -> str:
+    """What state the journal in ``folder`` is in, in words, without changing anything (doctor)."""
+    path = folder / FILE_NAME
+    aside = sorted(
+        p.name for p in folder.glob(f"{FILE_NAME}.unreadable-*") if p.suffix not in (".wal", ".shm")
+    )
+    note = f"; unreadable journal(s) moved aside earlier, still there: {', '.join(aside)}" if aside else ""
+    if not path.exists():
+        return f"{path} (not made yet: it is made on the first task){note}"
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)) as conn:
+            rows = conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+            conn.execute(f"{SELECT} LIMIT 0").fetchall()
+    except sqlite3.Error as exc:
+        return f"{path} is NOT usable ({exc}): the server will move it aside and start a new one{note}"
+    writable = os.access(path, os.W_OK) and os.access(folder, os.W_OK)
+    state = "" if writable else " but NOT writable: new tasks would not be recorded"
+    return f"{path} ({rows} task(s)){state}{note}"
+
+
+def prepare(conn: sqlite3.Connection, attempts: int = 50) -> None:
+    """Make the file a journal (or check that it is one); raises on a file that is not.
+
+    Switching to WAL takes a lock of its own, which other processes opening the same new file at
+    the same moment may hold: that one step is tried again for a few seconds.
+    """
+    conn.execute("PRAGMA schema_version").fetchone()  # "file is not a database" shows here
+    for attempt in range(attempts):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or attempt + 1 == attempts:
+                raise
+            time.sleep(0.1)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
+    if "taskid" in columns and "owner" not in columns:  # a journal from before owners were kept
+        conn.execute("ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+    conn.execute(f"{SELECT} LIMIT 0").fetchall()  # a foreign table named tasks shows here
+
+
+def foreign(exc: sqlite3.OperationalError) -> bool:
+    """Whether the file is another program's database (a tasks table of another shape)."""
+    return str(exc).lower().startswith(("no such column", "table tasks has no column"))
+
+
+ACCEPTED = """
+INSERT INTO tasks (taskid, token, parameters, created, updated, status, owner) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(taskid) DO UPDATE SET token = excluded.token, updated = excluded.updated
+"""
+UPDATED = """
+INSERT INTO tasks (taskid, token, created, updated, status, done, succeeded, outputs, cost, error)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(taskid) DO UPDATE SET
+    token = CASE WHEN excluded.token != '' THEN excluded.token ELSE tasks.token END,
+    updated = excluded.updated, status = excluded.status, done = excluded.done,
+    succeeded = excluded.succeeded, outputs = excluded.outputs, cost = excluded.cost,
+    error = excluded.error
+"""
+COLUMNS = (
+    "taskid",
+    "token",
+    "parameters",
+    "created",
+    "updated",
+    "status",
+    "done",
+    "succeeded",
+    "outputs",
+    "saved",
+)
+# Built from the constant column names above, never from input.
+SELECT = f"SELECT {', '.join(COLUMNS)}, cost, error FROM tasks"  # noqa: S608
+
+
+def entry_of(row: tuple[Any, ...]) -> JournalEntry:
+    """A row as an entry, cut to the sizes this server writes, whatever a row holds."""
+    values = dict(zip((*COLUMNS, "cost", "error"), row, strict=True))
+    for name in ("parameters", "outputs", "saved"):
+        values[name] = json.loads(values[name] or "null") or ({} if name != "outputs" else [])
+    parameters = values["parameters"]
+    if isinstance(parameters, dict):
+        values["parameters"] = {
+            key: value[:MAX_PROMPT_CHARS] if isinstance(value, str) else value
+            for key, value in list(parameters.items())[:16]
+        }
+    if isinstance(values["outputs"], list):
+        values["outputs"] = [
+            o
+            for o in values["outputs"]
+            if not isinstance(o, dict) or len(str(o.get("url", ""))) <= MAX_URL_CHARS
+        ][:MAX_OUTPUTS]
+    if isinstance(values["error"], str):
+        values["error"] = values["error"][:MAX_REASON]
+    return JournalEntry.model_validate(values)
