@@ -193,6 +193,7 @@ async def test_journal_is_written_before_the_tool_answers(
     assert entry.status == "task_queue"
 
 
+@pytest.mark.child_process
 def test_task_survives_sigkill_and_a_restart(
     emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
 ) -> None:

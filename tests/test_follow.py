@@ -112,6 +112,7 @@ async def test_progress_in_order_with_a_token(
         assert server.emulator.socket_sessions == 0
 
 
+@pytest.mark.child_process
 def test_progress_only_with_a_token(emulator: EmulatorServer) -> None:
     """Raw JSON-RPC: a call without a progress token gets no progress notification at all."""
     env = {
@@ -173,6 +174,7 @@ async def test_cancelled_call_stops_the_task(
     assert server.emulator.count(RUN_PATH) == 1
 
 
+@pytest.mark.child_process
 @pytest.mark.anyio
 async def test_cancelled_call_over_real_stdio_kills_the_task(
     emulator_factory: Callable[..., EmulatorServer],
@@ -216,6 +218,7 @@ async def test_call_cancelled_while_run_is_in_flight_stops_the_task(
     assert server.emulator.count(RUN_PATH) == 1
 
 
+@pytest.mark.child_process
 @pytest.mark.parametrize(("timings", "how"), [(QUEUED, "cancel"), (RUNNING, "kill")])
 def test_closing_stdin_mid_wait_stops_the_task(
     emulator_factory: Callable[..., EmulatorServer], timings: Timings, how: str

@@ -67,6 +67,7 @@ def _stdio(server: EmulatorServer, state: Path) -> StdioServerParameters:
     return StdioServerParameters(command=str(SCRIPT), env=env)
 
 
+@pytest.mark.child_process
 @pytest.mark.anyio
 async def test_a_client_time_limit_leaves_the_task_running_and_the_retry_gets_it(
     emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
@@ -91,6 +92,7 @@ async def test_a_client_time_limit_leaves_the_task_running_and_the_retry_gets_it
     assert server.emulator.tasks[taskid].stopped is None
 
 
+@pytest.mark.child_process
 @pytest.mark.anyio
 async def test_a_new_server_process_also_reuses_the_task(
     emulator_factory: Callable[..., EmulatorServer], tmp_path: Path

@@ -23,6 +23,7 @@ print("\\n".join(source() for _ in range(int(sys.argv[2]))))
 """
 
 
+@pytest.mark.child_process
 def test_nonces_are_unique_across_processes(tmp_path: Path) -> None:
     counter = tmp_path / "nonce"
     runs = [
@@ -38,6 +39,7 @@ def test_nonces_are_unique_across_processes(tmp_path: Path) -> None:
     assert all(len(nonce) == 13 and nonce.isdigit() for nonce in seen)
 
 
+@pytest.mark.child_process
 @pytest.mark.anyio
 async def test_two_servers_on_one_key_get_no_nonce_refused(emulator: EmulatorServer, tmp_path: Path) -> None:
     env = {
