@@ -309,3 +309,16 @@ def test_a_finished_task_costs_the_same_on_every_look() -> None:
     assert {look["status"] for look in looks} == {"task_postprocess_end"}
     assert {look["elapsedseconds"] for look in looks} == {"2.0000"}
     assert {look["totalcost"] for look in looks} == {f"{2 * 0.003:.12f}"}
+
+
+def test_the_emulator_and_the_client_agree_on_the_reference() -> None:
+    """Each keeps its own copy of the reference's facts; the two copies must say the same."""
+    from wiro_seedream_mcp.emulator import reference
+    from wiro_seedream_mcp.wiro.models import TaskStatus
+    from wiro_seedream_mcp.wiro.seedream import MODEL_SLUG
+
+    assert reference.SIZES == ASPECT_RATIOS
+    assert reference.MODEL_SLUG == MODEL_SLUG
+    assert reference.Status.TERMINAL == TaskStatus.TERMINAL
+    names = [n for n in vars(TaskStatus) if n.isupper() and isinstance(getattr(TaskStatus, n), str)]
+    assert {n: getattr(reference.Status, n) for n in names} == {n: getattr(TaskStatus, n) for n in names}

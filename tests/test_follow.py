@@ -30,6 +30,7 @@ from wiro_seedream_mcp.wiro.seedream import RUN_PATH, SeedreamInputs
 from wiro_seedream_mcp.wiro.signing import WiroAuth
 
 from .conftest import API_KEY, API_SECRET, connect, settings_for
+from .mockwiro import mock_client
 from .rawstdio import SCRIPT, RawServer
 from .waiting import until, until_async
 
@@ -336,18 +337,6 @@ async def test_detail_kill_cancel_are_retried(emulator_factory: Callable[..., Em
     assert server.emulator.count(RUN_PATH) == 1
 
 
-def _mock(handler: Callable[[httpx.Request], httpx.Response], sleeps: list[float]) -> WiroClient:
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-
-    return WiroClient(
-        httpx.AsyncClient(transport=httpx.MockTransport(handler)),
-        base_url="https://api.wiro.ai/v1",
-        auth=WiroAuth(SecretStr("k"), SecretStr("s")),
-        sleep=sleep,
-    )
-
-
 RUN_OK = {"result": True, "errors": [], "taskid": "9", "socketaccesstoken": "t"}
 
 
@@ -362,7 +351,7 @@ async def test_run_retried_only_when_the_connection_never_opened() -> None:
             raise httpx.ConnectError("refused", request=request)
         return httpx.Response(200, json=RUN_OK)
 
-    receipt = await _mock(refuse_once, sleeps).run(SeedreamInputs(prompt="x"))
+    receipt = await mock_client(refuse_once, sleeps).run(SeedreamInputs(prompt="x"))
     assert receipt.taskid == "9"
     assert len(calls) == 2
     assert len(sleeps) == 1
@@ -374,7 +363,7 @@ async def test_run_retried_only_when_the_connection_never_opened() -> None:
         raise httpx.ReadError("connection reset after the request was sent", request=request)
 
     with pytest.raises(WiroRunUnknownError):
-        await _mock(lose_answer, sleeps).run(SeedreamInputs(prompt="x"))
+        await mock_client(lose_answer, sleeps).run(SeedreamInputs(prompt="x"))
     assert len(calls) == 1
 
 
@@ -389,7 +378,7 @@ async def test_retry_after_is_honoured_and_retries_get_fresh_nonces() -> None:
             return httpx.Response(429, headers={"retry-after": "3"}, text="slow down")
         return httpx.Response(200, json={"result": True, "tasklist": [{"id": "9", "status": "task_queue"}]})
 
-    task = await _mock(busy, sleeps).detail(taskid="9")
+    task = await mock_client(busy, sleeps).detail(taskid="9")
     assert task.id == "9"
     assert sleeps == [3.0, 3.0]
     assert len(set(nonces)) == 3
@@ -398,7 +387,7 @@ async def test_retry_after_is_honoured_and_retries_get_fresh_nonces() -> None:
 @pytest.mark.anyio
 async def test_backoff_is_bounded_and_gives_up() -> None:
     sleeps: list[float] = []
-    client = _mock(lambda request: httpx.Response(502, text="bad gateway"), sleeps)
+    client = mock_client(lambda request: httpx.Response(502, text="bad gateway"), sleeps)
     with pytest.raises(Exception, match="HTTP 502"):
         await client.detail(taskid="1")
     policy = RetryPolicy()

@@ -12,20 +12,19 @@ import anyio
 import httpx2 as httpx
 import pytest
 from mcp.types import ImageContent, ResourceLink
-from pydantic import SecretStr
 
 from wiro_seedream_mcp.delivery import Delivery
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.follow import TaskFollower
 from wiro_seedream_mcp.journal import Journal
 from wiro_seedream_mcp.results import task_result
-from wiro_seedream_mcp.wiro.client import RetryPolicy, WiroClient
+from wiro_seedream_mcp.wiro.client import RetryPolicy
 from wiro_seedream_mcp.wiro.errors import WiroConnectionError, WiroRunUnknownError
 from wiro_seedream_mcp.wiro.models import Task, TaskStatus
 from wiro_seedream_mcp.wiro.seedream import SeedreamInputs
-from wiro_seedream_mcp.wiro.signing import WiroAuth
 
 from .conftest import connect, settings_for
+from .mockwiro import mock_client
 from .waiting import until_async
 
 pytestmark = pytest.mark.anyio
@@ -33,20 +32,6 @@ pytestmark = pytest.mark.anyio
 RUNNING = Timings(queue=0, prepare=0, generate=60, postprocess=1)
 QUEUED = Timings(queue=60, prepare=1, generate=1, postprocess=1)
 TASK = {"id": "9", "socketaccesstoken": "t", "status": "task_start"}
-
-
-def _client(handler: Callable[[httpx.Request], httpx.Response], sleeps: list[float]) -> WiroClient:
-    """A client on a transport that never leaves this process."""
-
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-
-    return WiroClient(
-        httpx.AsyncClient(transport=httpx.MockTransport(handler)),
-        base_url="https://api.wiro.ai/v1",
-        auth=WiroAuth(SecretStr("k"), SecretStr("s")),
-        sleep=sleep,
-    )
 
 
 # 1 -------------------------------------------------------------------------------------------
@@ -60,7 +45,7 @@ async def test_a_run_answer_lost_to_a_read_time_out_may_have_started_a_task() ->
         raise httpx.ReadTimeout("no answer", request=request)
 
     with pytest.raises(WiroRunUnknownError):
-        await _client(lost, []).run(SeedreamInputs(prompt="x"))
+        await mock_client(lost, []).run(SeedreamInputs(prompt="x"))
     assert len(sent) == 1, "a Run whose request was sent is never sent again"
 
     def refused(request: httpx.Request) -> httpx.Response:
@@ -68,7 +53,7 @@ async def test_a_run_answer_lost_to_a_read_time_out_may_have_started_a_task() ->
 
     # Never connected: nothing reached Wiro, so no task can exist (and it is not "unknown").
     with pytest.raises(WiroConnectionError) as caught:
-        await _client(refused, []).run(SeedreamInputs(prompt="x"))
+        await mock_client(refused, []).run(SeedreamInputs(prompt="x"))
     assert not isinstance(caught.value, WiroRunUnknownError)
 
 
@@ -84,7 +69,7 @@ async def test_an_hour_long_retry_after_is_capped(call: str) -> None:
         ]
     )
     sleeps: list[float] = []
-    client = _client(lambda request: next(answers), sleeps)
+    client = mock_client(lambda request: next(answers), sleeps)
     task = await getattr(client, call)(taskid="9")
     assert task.id == "9"
     assert sleeps == [RetryPolicy().max_retry_after]
@@ -210,7 +195,7 @@ async def test_a_stale_status_never_moves_progress_back() -> None:
     async def progress(value: float, message: str) -> None:
         reported.append(value)
 
-    follower = TaskFollower(_client(lambda r: httpx.Response(500), []), "9", on_progress=progress)
+    follower = TaskFollower(mock_client(lambda r: httpx.Response(500), []), "9", on_progress=progress)
     for status in (TaskStatus.START, TaskStatus.QUEUE, TaskStatus.ACCEPT, TaskStatus.END, TaskStatus.START):
         await follower.note(status)
     assert follower.status == TaskStatus.END
