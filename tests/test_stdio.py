@@ -69,3 +69,21 @@ def test_stdout_is_json_rpc_only_and_secrets_stay_out_of_stderr(emulator: Emulat
     for secret in (wrong_secret, API_KEY):
         assert secret not in stderr
         assert all(secret not in line for line in server.lines)
+
+
+@pytest.mark.child_process
+@pytest.mark.parametrize(("level", "shown"), [("INFO", False), ("DEBUG", True)])
+def test_http_requests_are_logged_at_debug_only(emulator: EmulatorServer, level: str, shown: bool) -> None:
+    """At the default level the host's log gets the server's own lines, not one per HTTP request."""
+    server = RawServer(server_env(emulator, WIRO_LOG_LEVEL=level))
+    try:
+        server.initialize()
+        call = server.response(
+            server.send("tools/call", {"name": "generate_image", "arguments": {"prompt": "quiet"}})
+        )["result"]
+        assert call["isError"] is False
+    finally:
+        code, stderr = server.close()
+    assert code == 0, stderr
+    assert ("HTTP Request:" in stderr) is shown
+    assert "accepted by Wiro" in stderr  # the server's own line for the task

@@ -411,3 +411,30 @@ async def test_invalid_configuration_is_reported_by_every_tool(monkeypatch: pyte
         result = await client.call_tool("generate_image", {"prompt": "x"})
     assert result.is_error
     assert "configuration is invalid: WIRO_WAIT_TIMEOUT must be a number of seconds" in text_of(result)
+
+
+async def test_a_stop_on_a_task_that_ended_answers_with_its_final_state(
+    emulator_factory: Callable[..., EmulatorServer],
+) -> None:
+    """Repeating a stop, or stopping a finished task, says nothing was stopped, and is no error
+    (the tools are annotated idempotent)."""
+    server = emulator_factory(timings=RUNNING)
+    async with connect(settings_for(server, wait_timeout=0)) as client:
+        started = structured(await client.call_tool("generate_image", {"prompt": "x"}))
+        taskid = started["taskid"]
+        first = await client.call_tool("kill_task", {"taskid": taskid})
+        again = await client.call_tool("kill_task", {"taskid": taskid})
+        cancel = await client.call_tool("cancel_task", {"taskid": taskid})
+        server.emulator.timings = Timings.instant()
+        done = structured(await client.call_tool("generate_image", {"prompt": "finished", "seed": 0}))
+        late = await client.call_tool("kill_task", {"socketaccesstoken": done["socketaccesstoken"]})
+    assert not first.is_error
+    for answer in (again, cancel):
+        assert not answer.is_error, text_of(answer)
+        assert structured(answer)["status"] == "task_cancel"
+        assert "already ended" in text_of(answer) and "nothing was stopped" in text_of(answer)
+    assert not late.is_error, text_of(late)
+    assert structured(late)["status"] == "task_postprocess_end"
+    assert "nothing was stopped" in text_of(late)
+    assert "cancel_task" not in text_of(late)
+    assert server.emulator.tasks[done["taskid"]].stopped is None

@@ -18,14 +18,23 @@ from . import __version__
 log = logging.getLogger("wiro_seedream_mcp")
 
 
+# The HTTP stack logs every request at INFO: in a host's log file that is noise beside the
+# server's own line per task event, so its requests show at DEBUG only.
+_CHATTY = ("httpx2", "httpcore2", "httpx", "httpcore")
+
+
 def _setup_logging() -> None:
     """Logs go to stderr: stdout carries JSON-RPC only."""
     level = os.environ.get("WIRO_LOG_LEVEL", "INFO").upper()
+    level = level if level in logging.getLevelNamesMapping() else "INFO"
     logging.basicConfig(
         stream=sys.stderr,
-        level=level if level in logging.getLevelNamesMapping() else "INFO",
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if logging.getLevelNamesMapping()[level] > logging.DEBUG:
+        for name in _CHATTY:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _parser() -> argparse.ArgumentParser:

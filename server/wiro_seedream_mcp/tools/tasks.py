@@ -71,18 +71,37 @@ async def _look_up(
     return task_result(task, next_step=pending_hint(task, state.settings, waited=wait), warnings=warnings)
 
 
-async def _stop(state: AppState, action: str, call: Awaitable[Task], *, refused: str) -> CallToolResult:
-    """Kill or Cancel, as the person asked: the task as it now is, or why Wiro refused."""
+async def _stop(
+    state: AppState,
+    action: str,
+    call: Awaitable[Task],
+    *,
+    taskid: str | None,
+    token: str | None = None,
+    refused: str,
+) -> CallToolResult:
+    """Kill or Cancel, as the person asked: the task as it now is, or why Wiro refused.
+
+    When Wiro refuses because of the task's state, the task is looked up: one that already ended
+    is answered with its final state (nothing to stop, so repeating a stop is not an error); one
+    still in the other stage gets the hint to the other tool.
+    """
     task: Task | None = None
     try:
         with anyio.move_on_after(ANSWER_MARGIN):
             task = await call
     except WiroError as exc:
         error = tool_error(exc, f"{action} the task")
-        if exc.code == CODE_NOT_FOUND and "state" in exc.message.lower():
+        if exc.code != CODE_NOT_FOUND or "state" not in exc.message.lower():
+            raise error from exc
+        ended = await _ended(state, taskid, token)
+        if ended is None:
             # The task exists but is past (or not yet at) the point where this action applies.
-            error = ToolError(f"{error} {refused}")
-        raise error from exc
+            raise ToolError(f"{error} {refused}") from exc
+        await state.journal.update(ended)
+        return task_result(
+            ended, lead=f"Task {ended.id} had already ended ({ended.status}): nothing was stopped."
+        )
     if task is None:
         raise ToolError(
             f"Wiro did not answer the {action} request within {ANSWER_MARGIN:g} s: the task may still "
@@ -90,6 +109,18 @@ async def _stop(state: AppState, action: str, call: Awaitable[Task], *, refused:
         )
     await state.journal.update(task)
     return task_result(task, lead=f"{action.capitalize()} requested.")
+
+
+async def _ended(state: AppState, taskid: str | None, token: str | None) -> Task | None:
+    """The task when Wiro says it has ended; None when it still runs or cannot be looked up."""
+    with anyio.move_on_after(ANSWER_MARGIN / 2):
+        try:
+            task = await state.client().detail(taskid=taskid, tasktoken=None if taskid else token)
+        except WiroError as exc:
+            log.warning("a refused stop could not be followed by a look at the task: %s", exc)
+            return None
+        return task if task.done else None
+    return None
 
 
 def register(server: MCPServer[AppState], wait_limit: float) -> None:
@@ -133,7 +164,7 @@ def register(server: MCPServer[AppState], wait_limit: float) -> None:
         description=(
             "Stop a task that is already running on Wiro, by taskid or socketaccesstoken (give exactly "
             "one). It ends as task_cancel and produces no image. For a task still in the queue, use "
-            "cancel_task."
+            "cancel_task. A task that already ended is answered with its final state."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
@@ -150,6 +181,8 @@ def register(server: MCPServer[AppState], wait_limit: float) -> None:
             state,
             "kill",
             state.client().kill(taskid=taskid, socketaccesstoken=socketaccesstoken),
+            taskid=taskid,
+            token=socketaccesstoken,
             refused="A task still in the queue is removed with cancel_task.",
         )
 
@@ -158,7 +191,8 @@ def register(server: MCPServer[AppState], wait_limit: float) -> None:
         title="Cancel a queued Seedream task",
         description=(
             "Remove a task from Wiro's queue before it starts, by taskid. Wiro refuses once the task "
-            "has started: stop a running task with kill_task."
+            "has started: stop a running task with kill_task. A task that already ended is answered "
+            "with its final state."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
@@ -174,5 +208,6 @@ def register(server: MCPServer[AppState], wait_limit: float) -> None:
             state,
             "cancel",
             state.client().cancel(taskid=taskid),
-            refused="If the task is already running, stop it with kill_task.",
+            taskid=taskid,
+            refused="The task has started: stop it with kill_task.",
         )
