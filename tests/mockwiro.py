@@ -11,9 +11,13 @@ from wiro_seedream_mcp.wiro.client import WiroClient
 from wiro_seedream_mcp.wiro.signing import WiroAuth
 
 
-def mock_client(handler: Callable[[httpx.Request], httpx.Response], sleeps: list[float]) -> WiroClient:
+def mock_client(
+    handler: Callable[[httpx.Request], httpx.Response], sleeps: list[float] | None = None
+) -> WiroClient:
+    recorded = [] if sleeps is None else sleeps
+
     async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
+        recorded.append(seconds)
 
     return WiroClient(
         httpx.AsyncClient(transport=httpx.MockTransport(handler)),

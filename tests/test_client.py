@@ -24,6 +24,7 @@ from wiro_seedream_mcp.wiro.seedream import SeedreamInputs
 from wiro_seedream_mcp.wiro.signing import WiroAuth, signature
 
 from .conftest import API_KEY, API_SECRET, page_example
+from .mockwiro import mock_client
 
 pytestmark = pytest.mark.anyio
 
@@ -42,20 +43,6 @@ def client_for(
 ) -> WiroClient:
     auth = WiroAuth(SecretStr(server.emulator.project.api_key), SecretStr(secret) if secret else None)
     return WiroClient(http, base_url=server.base_url, auth=auth)
-
-
-def mock_client(
-    handler: Callable[[httpx.Request], httpx.Response], sleeps: list[float] | None = None
-) -> WiroClient:
-    """A client on a mock transport whose back-off sleeps are recorded instead of slept."""
-    recorded = [] if sleeps is None else sleeps
-
-    async def sleep(seconds: float) -> None:
-        recorded.append(seconds)
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    auth = WiroAuth(SecretStr("k"), SecretStr("s"))
-    return WiroClient(http, base_url="https://api.wiro.ai/v1", auth=auth, sleep=sleep)
 
 
 async def test_run_then_detail_until_done(emulator: EmulatorServer, http: httpx.AsyncClient) -> None:
@@ -277,3 +264,14 @@ async def test_transport_failures_say_whether_the_request_may_have_been_sent(
     else:
         assert isinstance(info.value, WiroConnectionError)
         assert info.value.sent is False
+
+
+async def test_a_request_past_its_deadline_says_so(emulator: EmulatorServer, http: httpx.AsyncClient) -> None:
+    """A whole-request deadline names the endpoint and the limit; the request counts as sent."""
+    auth = WiroAuth(SecretStr(API_KEY), SecretStr(API_SECRET))
+    client = WiroClient(http, base_url=emulator.base_url, auth=auth, request_deadline=0.2)
+    receipt = await client.run(SeedreamInputs(prompt="a slow answer"))
+    emulator.emulator.inject("/Task/Detail", "slow", times=10, delay=1.0)
+    with pytest.raises(WiroConnectionError, match=r"did not answer /Task/Detail within 0\.2 s") as caught:
+        await client.detail(taskid=receipt.taskid)
+    assert caught.value.sent is True

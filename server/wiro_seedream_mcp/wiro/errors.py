@@ -78,8 +78,8 @@ class WiroHTTPError(WiroError):
 class WiroConnectionError(WiroError):
     """The request did not get an answer: connection refused, DNS failure, time-out."""
 
-    def __init__(self, message: str, *, sent: bool, taskid: str | None = None) -> None:
-        super().__init__(message, taskid=taskid)
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
         # False only when the request certainly never reached the server.
         self.sent = sent
 
