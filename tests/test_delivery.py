@@ -301,3 +301,14 @@ async def test_prompt_ideas() -> None:
     assert EXAMPLE_PROMPTS[1] in chosen.text
     assert EXAMPLE_PROMPTS[0] not in chosen.text
     assert "generate_image" in chosen.text
+    # A user message, in the person's words: the model is asked, it does not promise.
+    assert "I will" not in listing.text and "let me pick" in listing.text
+
+
+@pytest.mark.parametrize("pick", ["9", "0", "abc", "2.5", "-1"])
+async def test_prompt_ideas_refuse_a_pick_out_of_range(pick: str) -> None:
+    from mcp.shared.exceptions import MCPError
+
+    async with connect(Settings()) as client:
+        with pytest.raises(MCPError, match=r"pick must be a number from 1 to 5"):
+            await client.get_prompt("seedream_ideas", {"pick": pick})

@@ -16,6 +16,8 @@ from typing import Annotated
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
 from pydantic import BaseModel, Field
 
 from .follow import ANSWER_MARGIN
@@ -180,11 +182,19 @@ def register_catalog(server: MCPServer[AppState], journal: Journal) -> None:
             Field(description="Which idea to use, 1 to 5; leave empty to see all five."),
         ] = None,
     ) -> str:
-        if pick and pick.strip().isdigit() and 1 <= int(pick) <= len(EXAMPLE_PROMPTS):
-            idea = EXAMPLE_PROMPTS[int(pick) - 1]
+        count = len(EXAMPLE_PROMPTS)
+        if pick is not None and pick.strip():
+            number = pick.strip()
+            if not number.isdigit() or not 1 <= int(number) <= count:
+                raise MCPError(
+                    code=INVALID_PARAMS,
+                    message=f"pick must be a number from 1 to {count}, or empty for all; got {pick[:20]!r}",
+                )
+            idea = EXAMPLE_PROMPTS[int(number) - 1]
             return f"Generate an image with Seedream 3.0 (generate_image) from this prompt:\n\n{idea}"
         listing = "\n".join(f"{n}. {idea}" for n, idea in enumerate(EXAMPLE_PROMPTS, start=1))
+        # The person's own message: they ask the model to offer the ideas, then generate their choice.
         return (
-            "Here are five image ideas for Seedream 3.0. Pick one (or tell me what to change) and I "
-            f"will generate it with generate_image:\n\n{listing}"
+            f"Show me these {count} image ideas for Seedream 3.0 and let me pick one (or change it); "
+            f"then generate my choice with generate_image:\n\n{listing}"
         )
