@@ -87,14 +87,16 @@ async def _stop(
     still in the other stage gets the hint to the other tool.
     """
     task: Task | None = None
+    # One deadline for the stop and the look that may follow it: the call answers within it.
+    until = anyio.current_time() + ANSWER_MARGIN
     try:
-        with anyio.move_on_after(ANSWER_MARGIN):
+        with anyio.move_on_after(left(until)):
             task = await call
     except WiroError as exc:
         error = tool_error(exc, f"{action} the task")
         if exc.code != CODE_NOT_FOUND or "state" not in exc.message.lower():
             raise error from exc
-        ended = await _ended(state, taskid, token)
+        ended = await _ended(state, taskid, token, until)
         if ended is None:
             # The task exists but is past (or not yet at) the point where this action applies.
             raise ToolError(f"{error} {refused}") from exc
@@ -111,9 +113,10 @@ async def _stop(
     return task_result(task, lead=f"{action.capitalize()} requested.")
 
 
-async def _ended(state: AppState, taskid: str | None, token: str | None) -> Task | None:
-    """The task when Wiro says it has ended; None when it still runs or cannot be looked up."""
-    with anyio.move_on_after(ANSWER_MARGIN / 2):
+async def _ended(state: AppState, taskid: str | None, token: str | None, until: float) -> Task | None:
+    """The task when Wiro says it has ended; None when it still runs or cannot be looked up by
+    ``until``."""
+    with anyio.move_on_after(left(until)):
         try:
             task = await state.client().detail(taskid=taskid, tasktoken=None if taskid else token)
         except WiroError as exc:
