@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import io
 import json
+from datetime import datetime
 import os
 import signal
 import threading
@@ -129,7 +130,26 @@ async def test_task_resources_read_back(emulator: EmulatorServer, tmp_path: Path
         assert entry["taskid"] == taskid
         assert entry["parameters"]["prompt"] == "a heron"
         assert entry["succeeded"] is True
-        assert entry["saved"]["0.png"] == made["outputs"][0]["path"]
+        assert entry["outputs"][0]["path"] == made["outputs"][0]["path"]
+        # One type per field: the booleans are booleans, sizes and costs numbers, times ISO 8601.
+        assert entry["parameters"]["watermark"] is False
+        assert isinstance(entry["outputs"][0]["size"], int)
+        assert isinstance(entry["totalcost"], float)
+        for when in (entry["created"], entry["updated"]):
+            assert datetime.fromisoformat(when).tzinfo is not None
+        assert set(entry) == {
+            "taskid",
+            "tasktoken",
+            "status",
+            "done",
+            "succeeded",
+            "parameters",
+            "created",
+            "updated",
+            "outputs",
+            "totalcost",
+            "error",
+        }
 
         [blob] = (await client.read_resource(f"wiro://tasks/{taskid}/outputs/0.png")).contents
         assert isinstance(blob, BlobResourceContents)

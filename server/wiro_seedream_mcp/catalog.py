@@ -9,9 +9,8 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -62,9 +61,63 @@ def summarize(entry: JournalEntry) -> TaskSummary:
         done=entry.done,
         succeeded=entry.succeeded,
         prompt=_shorten(str(entry.parameters.get("prompt", "")), PROMPT_SHOWN),
-        created=datetime.fromtimestamp(entry.created, UTC).isoformat(timespec="seconds"),
+        created=_iso(entry.created),
         images=[str(o["url"]) for o in entry.outputs if o.get("url")][:IMAGES_SHOWN],
         saved=list(entry.saved.values())[:IMAGES_SHOWN],
+    )
+
+
+class TaskOutputView(BaseModel):
+    name: str
+    url: str = Field(description="Wiro's link to the image, kept by Wiro for a limited time.")
+    contenttype: str
+    size: int | None = Field(description="Bytes, as Wiro reports them.")
+    path: str | None = Field(description="Where the image was saved on this machine, if it was.")
+
+
+class TaskView(BaseModel):
+    """One task, with one type per field: booleans, numbers, and times as ISO 8601 UTC."""
+
+    taskid: str
+    tasktoken: str
+    status: str
+    done: bool
+    succeeded: bool
+    parameters: dict[str, Any] = Field(description="The task's inputs, as generate_image takes them.")
+    created: str = Field(description="When the task was recorded, ISO 8601 UTC.")
+    updated: str = Field(description="When the record last changed, ISO 8601 UTC.")
+    outputs: list[TaskOutputView]
+    totalcost: float | None = Field(description="What Wiro charged, in USD, once it says.")
+    error: str | None
+
+
+def _iso(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
+
+
+def view_of(entry: JournalEntry) -> TaskView:
+    """The journal's entry as a person reads it (Wiro's own record keeps strings for everything)."""
+    task = entry.as_task()
+    parameters = dict(entry.parameters)
+    if isinstance(parameters.get("watermark"), str):  # sent to Wiro as "true" / "false"
+        parameters["watermark"] = parameters["watermark"] == "true"
+    return TaskView(
+        taskid=entry.taskid,
+        tasktoken=entry.token,
+        status=entry.status,
+        done=entry.done,
+        succeeded=entry.succeeded,
+        parameters=parameters,
+        created=_iso(entry.created),
+        updated=_iso(entry.updated),
+        outputs=[
+            TaskOutputView(
+                name=o.name, url=o.url, contenttype=o.contenttype, size=o.size, path=entry.saved.get(o.name)
+            )
+            for o in task.outputs
+        ],
+        totalcost=float(task.totalcost) if task.totalcost is not None else None,
+        error=entry.error,
     )
 
 
@@ -137,12 +190,12 @@ def register_catalog(server: MCPServer[AppState], journal: Journal) -> None:
         "wiro://tasks/{taskid}",
         name="task",
         title="A Seedream task",
-        description="One task as JSON: status, parameters, outputs, saved files.",
+        description="One task as JSON: status, inputs, images and where they were saved, cost, times (ISO 8601).",
         mime_type="application/json",
     )
     async def task(taskid: str, ctx: Context[AppState]) -> str:
         entry = await _entry(state_of(ctx), taskid)
-        return json.dumps(entry.model_dump(mode="json"), indent=2)
+        return view_of(entry).model_dump_json(indent=2)
 
     @server.resource(
         "wiro://tasks/{taskid}/outputs/{name}",
