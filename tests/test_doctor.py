@@ -32,7 +32,7 @@ def test_accepted_keys(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> 
         tmp_path, WIRO_API_KEY=API_KEY, WIRO_API_SECRET=API_SECRET, WIRO_API_BASE_URL=emulator.base_url
     )
     assert out.returncode == READY, out.stdout
-    assert "credentials: accepted (signed request" in out.stdout
+    assert "credentials: accepted on a signed request (key, nonce and signature)" in out.stdout
     assert f"task socket: answers at ws://127.0.0.1:{emulator.port}/v1/socket" in out.stdout
     assert "Ready" in out.stdout
     assert f"set ({len(API_KEY)} characters, not shown)" in out.stdout
@@ -64,7 +64,7 @@ def test_key_only_project(
     server = emulator_factory(project=Project(api_key="solo", api_secret=None))
     out = doctor(tmp_path, WIRO_API_KEY="solo", WIRO_API_BASE_URL=server.base_url)
     assert out.returncode == READY, out.stdout
-    assert "accepted (key-only request)" in out.stdout
+    assert "accepted on a key-only request" in out.stdout
 
 
 def test_no_credentials(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
@@ -72,6 +72,72 @@ def test_no_credentials(emulator: EmulatorServer, tmp_path: os.PathLike[str]) ->
     assert out.returncode == NO_CREDENTIALS
     assert "WIRO_API_KEY is not set" in out.stdout
     assert "left blank in the host" in out.stdout
+
+
+def test_no_key_and_no_network_names_the_missing_key_first(tmp_path: os.PathLike[str]) -> None:
+    out = doctor(tmp_path, WIRO_API_BASE_URL="http://127.0.0.1:9/v1")
+    assert out.returncode == NO_CREDENTIALS
+    assert "credentials: WIRO_API_KEY is not set" in out.stdout
+    verdicts = [line for line in out.stdout.splitlines() if line.startswith("Not ready:")]
+    assert verdicts[0].startswith("Not ready: WIRO_API_KEY is not set"), out.stdout
+    assert "Wiro dashboard" in verdicts[0]
+    assert any("cannot be reached" in line for line in verdicts[1:]), out.stdout
+    assert "Ready:" not in out.stdout
+
+
+def test_an_output_folder_that_cannot_be_written_is_not_ready(
+    emulator: EmulatorServer, tmp_path: os.PathLike[str]
+) -> None:
+    from pathlib import Path
+
+    blocker = Path(tmp_path) / "a-file"
+    blocker.write_text("not a folder")
+    out = doctor(
+        tmp_path,
+        WIRO_API_KEY=API_KEY,
+        WIRO_API_SECRET=API_SECRET,
+        WIRO_API_BASE_URL=emulator.base_url,
+        WIRO_OUTPUT_DIR=str(blocker / "images"),
+    )
+    assert out.returncode == BAD_CONFIG, out.stdout
+    assert f"Not ready: WIRO_OUTPUT_DIR ({blocker / 'images'}) cannot be written" in out.stdout
+    assert "Ready:" not in out.stdout
+
+
+def test_doctor_creates_no_folder(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
+    from pathlib import Path
+
+    wanted = Path(tmp_path) / "pictures" / "seedream"
+    out = doctor(
+        tmp_path,
+        WIRO_API_KEY=API_KEY,
+        WIRO_API_SECRET=API_SECRET,
+        WIRO_API_BASE_URL=emulator.base_url,
+        WIRO_OUTPUT_DIR=str(wanted),
+    )
+    assert out.returncode == READY, out.stdout
+    assert f"{wanted} does not exist yet; it is created when first needed" in out.stdout
+    assert not wanted.parent.exists()
+
+
+@pytest.mark.parametrize(("wait", "warned"), [("50", False), ("70", True)])
+def test_a_wait_longer_than_claude_desktop_allows_is_pointed_out(
+    emulator: EmulatorServer, tmp_path: os.PathLike[str], wait: str, warned: bool
+) -> None:
+    out = doctor(
+        tmp_path,
+        WIRO_API_KEY=API_KEY,
+        WIRO_API_SECRET=API_SECRET,
+        WIRO_API_BASE_URL=emulator.base_url,
+        WIRO_WAIT_TIMEOUT=wait,
+    )
+    assert out.returncode == READY
+    assert ("Claude Desktop gives up on a call after about 60 s" in out.stdout) is warned
+
+
+def test_a_one_character_value_is_one_character(tmp_path: os.PathLike[str]) -> None:
+    out = doctor(tmp_path, WIRO_API_SECRET="x", WIRO_API_BASE_URL="http://127.0.0.1:9/v1")
+    assert "set (1 character, not shown)" in out.stdout
 
 
 def test_unreachable(tmp_path: os.PathLike[str]) -> None:

@@ -6,7 +6,9 @@ tell accepted keys from a refused signature or a project that needs a secret. Ex
 
 * 0: ready;
 * 1: no credentials (the server starts, but its tools will ask for them);
-* 2: a setting is invalid;
+
+When several things are wrong, each is named and the exit code is the lowest of theirs.
+* 2: a setting is invalid, or a folder it names cannot be written;
 * 3: the Wiro API cannot be reached;
 * 4: Wiro refused the credentials.
 """
@@ -25,6 +27,7 @@ from .config import ConfigError, Settings
 from .console import say
 from .journal import inspect
 from .state import wiro_client
+from .wiro.client import WiroClient
 from .wiro.errors import WiroAuthError, WiroConnectionError, WiroError, WiroNotFoundError
 
 READY, NO_CREDENTIALS, BAD_CONFIG, UNREACHABLE, REFUSED = 0, 1, 2, 3, 4
@@ -34,12 +37,16 @@ PROBE_TASK = "0"
 
 
 def _masked(name: str) -> str:
-    value = os.environ.get(name, "")
-    if not value.strip():
+    value = os.environ.get(name, "").strip()
+    if not value:
         return "(not set)"
-    if value.strip().startswith("${"):
+    if value.startswith("${"):
         return "(left blank in the host: counts as not set)"
-    return f"set ({len(value.strip())} characters, not shown)"
+    return f"set ({len(value)} character{'s' if len(value) != 1 else ''}, not shown)"
+
+
+# Claude Desktop gives up on a call after about 60 s; a call answers within its wait + 8 s.
+CLAUDE_DESKTOP_WAIT = 50
 
 
 def run_doctor() -> int:
@@ -64,76 +71,118 @@ def run_doctor() -> int:
     say(f"  {'WIRO_REUSE_WINDOW':<18} {reuse}")
     for note in settings.notes:
         say(f"  note: {note}")
+    if settings.wait_timeout > CLAUDE_DESKTOP_WAIT:
+        say(
+            f"  note: Claude Desktop gives up on a call after about 60 s, and a call can take "
+            f"WIRO_WAIT_TIMEOUT + 8 s: keep WIRO_WAIT_TIMEOUT at {CLAUDE_DESKTOP_WAIT} or below for it"
+        )
     say()
     say("Checks:")
-    for folder, what in ((settings.output_dir, "output folder"), (settings.state_dir, "journal folder")):
-        if folder is not None:
-            say(f"  {what}: {_writable(folder)}")
+    problems: list[tuple[int, str]] = []
+    if not settings.has_credentials:
+        say("  credentials: WIRO_API_KEY is not set")
+        problems.append(
+            (
+                NO_CREDENTIALS,
+                "WIRO_API_KEY is not set. The server starts and lists its tools, but every call "
+                "answers with an error until the key (and, for a signature project, "
+                "WIRO_API_SECRET) is set where the host starts the server. Both are on the Wiro "
+                "dashboard, under Projects.",
+            )
+        )
+    for folder, what, name in (
+        (settings.output_dir, "output folder", "WIRO_OUTPUT_DIR"),
+        (settings.state_dir, "journal folder", "WIRO_STATE_DIR"),
+    ):
+        if folder is None:
+            continue
+        verdict, ok = _writable(folder)
+        say(f"  {what}: {verdict}")
+        if not ok:
+            problems.append(
+                (BAD_CONFIG, f"{name} ({folder}) cannot be written: choose a folder you can write.")
+            )
     if settings.state_dir is not None:
         say(f"  task journal: {inspect(settings.state_dir)}")
-    return anyio.run(_check_wiro, settings)
+    problems += anyio.run(_check_wiro, settings)
+    say()
+    if problems:
+        for _, problem in problems:
+            say(f"Not ready: {problem}")
+        return min(code for code, _ in problems)
+    say("Ready: the server can start tasks on Wiro.")
+    return READY
 
 
-def _writable(folder: Path) -> str:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        return f"NOT writable ({exc.strerror or exc})"
-    return "writable"
+def _writable(folder: Path) -> tuple[str, bool]:
+    """Whether the folder can be written, without creating it or anything in it for good."""
+    if folder.is_dir():
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            return f"{folder} is NOT writable ({exc.strerror or exc})", False
+        return f"{folder} is writable", True
+    parent = next((p for p in folder.parents if p.exists()), None)
+    if folder.exists() or parent is None or not parent.is_dir():
+        return f"{folder} is NOT a folder", False
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{folder} does not exist, and {parent} is NOT writable to create it in", False
+    return f"{folder} does not exist yet; it is created when first needed ({parent} is writable)", True
 
 
-async def _check_wiro(settings: Settings) -> int:
+async def _check_wiro(settings: Settings) -> list[tuple[int, str]]:
+    """What stands between this setup and a task on Wiro, as (exit code, what to do)."""
     async with httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=10.0)) as http:
         try:
             answer = await http.post(f"{settings.base_url}/Task/Detail", json={"taskid": PROBE_TASK})
         except httpx.HTTPError as exc:
             say(f"  Wiro API: cannot be reached at {settings.base_url} ({type(exc).__name__}: {exc})")
-            say("  Check the network, a proxy, or WIRO_API_BASE_URL.")
-            return UNREACHABLE
+            return [
+                (
+                    UNREACHABLE,
+                    "the Wiro API cannot be reached: check the network, a proxy, or WIRO_API_BASE_URL.",
+                )
+            ]
         say(f"  Wiro API: answers at {settings.base_url} (HTTP {answer.status_code} without credentials)")
         say(f"  task socket: {await _socket_check(http, settings.socket_url)}")
 
         client = wiro_client(http, settings)
         if client is None:
-            say()
-            say(
-                "Not ready: WIRO_API_KEY is not set. The server starts and lists its tools, but every "
-                "call answers with an error until the key (and, for a signature project, "
-                "WIRO_API_SECRET) is set where the host starts the server."
-            )
-            return NO_CREDENTIALS
+            return []  # the missing key is already reported
 
-        mode = "signed request (key + nonce + signature)" if settings.signed else "key-only request"
-        try:
-            await client.detail(taskid=PROBE_TASK)
-        except WiroNotFoundError:
-            pass  # the expected answer: the keys were accepted and the task does not exist
-        except WiroAuthError as exc:
-            say(f"  credentials: REFUSED on a {mode}: {exc.message}")
-            say()
-            if "signature" in exc.message.lower() and not settings.signed:
-                say(
-                    "Not ready: this Wiro project uses signature authentication. Set WIRO_API_SECRET "
-                    "to the project's API secret."
-                )
-            else:
-                say(
-                    "Not ready: Wiro does not accept this key (and secret). Copy both again from the "
-                    "Wiro dashboard (Projects); a key-only project needs WIRO_API_SECRET left unset."
-                )
-            return REFUSED
-        except WiroConnectionError as exc:
-            say(f"  credentials: could not be checked: {exc}")
-            return UNREACHABLE
-        except WiroError as exc:
-            say(f"  credentials: Wiro answered the check with an error: {exc}")
-            return REFUSED
-        say(f"  credentials: accepted ({mode})")
-    say()
-    say("Ready: the server can start tasks on Wiro.")
-    return READY
+        return await _probe(client, settings)
+
+
+async def _probe(client: WiroClient, settings: Settings) -> list[tuple[int, str]]:
+    """One signed Detail of a task that cannot exist: accepted keys answer "no such task"."""
+    mode = "signed request (key, nonce and signature)" if settings.signed else "key-only request"
+    try:
+        await client.detail(taskid=PROBE_TASK)
+    except WiroNotFoundError:
+        say(f"  credentials: accepted on a {mode}")
+        return []
+    except WiroAuthError as exc:
+        say(f"  credentials: REFUSED on a {mode}: {exc.message}")
+        if "signature" in exc.message.lower() and not settings.signed:
+            advice = (
+                "this Wiro project uses signature authentication. Set WIRO_API_SECRET to the "
+                "project's API secret."
+            )
+        else:
+            advice = (
+                "Wiro does not accept this key (and secret). Copy both again from the Wiro "
+                "dashboard (Projects); a key-only project needs WIRO_API_SECRET left unset."
+            )
+        return [(REFUSED, advice)]
+    except WiroConnectionError as exc:
+        say(f"  credentials: could not be checked: {exc}")
+        return [(UNREACHABLE, "the credentials could not be checked; try again.")]
+    except WiroError as exc:
+        say(f"  credentials: Wiro answered the check with an error: {exc}")
+        return [(REFUSED, "Wiro answered the credentials check with an error (above).")]
+    say(f"  credentials: Wiro answered the check of task {PROBE_TASK} as if it existed; assuming accepted")
+    return []
 
 
 async def _socket_check(http: httpx.AsyncClient, url: str | None) -> str:
