@@ -10,8 +10,10 @@ from pathlib import Path
 import httpx2 as httpx
 
 from wiro_seedream_mcp import __version__
+from wiro_seedream_mcp.emulator import EmulatorServer
 from wiro_seedream_mcp.emulator.pictures import png_size
 
+from .conftest import API_KEY, API_SECRET
 from .rawstdio import SCRIPT
 
 
@@ -47,6 +49,49 @@ def test_demo_without_credentials_uses_the_emulator(tmp_path: Path) -> None:
     [saved] = tmp_path.glob("*.png")
     assert png_size(saved.read_bytes()) == (1280, 720)
     assert str(saved) in out.stdout
+
+
+def _demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), "demo"], capture_output=True, text=True, timeout=120, env=_clean_env(**env), check=False
+    )
+
+
+def test_demo_on_a_local_api_says_so_and_keeps_its_tasks_out_of_the_journal(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    out = _demo(
+        {
+            "WIRO_API_KEY": API_KEY,
+            "WIRO_API_SECRET": API_SECRET,
+            "WIRO_API_BASE_URL": emulator.base_url,
+            "WIRO_STATE_DIR": str(state),
+        }
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (
+        f"Using the API at {emulator.base_url} (WIRO_API_KEY is set): this runs one task there." in out.stdout
+    )
+    assert "paid" not in out.stdout
+    assert len(emulator.emulator.tasks) == 1
+    assert not state.exists(), "the demo's local task went into the real journal"
+
+
+def test_demo_with_a_refused_key_says_no_task_was_started(emulator: EmulatorServer, tmp_path: Path) -> None:
+    out = _demo(
+        {
+            "WIRO_API_KEY": "not-a-key",
+            "WIRO_API_SECRET": "not-a-secret",
+            "WIRO_API_BASE_URL": emulator.base_url,
+            "WIRO_STATE_DIR": str(tmp_path),
+        }
+    )
+    assert out.returncode == 1
+    assert "No task was started" in out.stdout
+    assert "None" not in out.stdout
+    assert "Project authorization is not valid." in out.stdout
+    assert emulator.emulator.tasks == {}
 
 
 def test_demo_refuses_an_unknown_size() -> None:

@@ -14,6 +14,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -37,8 +38,10 @@ def run_demo(*, prompt: str | None, size: str, out: str | None) -> int:
         env = {name: value for name, value in os.environ.items() if name.startswith("WIRO_")}
         # The server saves the image itself, as it would for a host with WIRO_OUTPUT_DIR set.
         env["WIRO_OUTPUT_DIR"] = str(out_dir)
-        if settings.has_credentials:
+        if settings.has_credentials and _is_wiro(settings.base_url):
             say(f"Using Wiro at {settings.base_url} (WIRO_API_KEY is set): this runs one paid task.")
+        elif settings.has_credentials:
+            say(f"Using the API at {settings.base_url} (WIRO_API_KEY is set): this runs one task there.")
         else:
             from .emulator import EmulatorServer, Project, WiroEmulator
 
@@ -49,10 +52,12 @@ def run_demo(*, prompt: str | None, size: str, out: str | None) -> int:
                 "WIRO_API_SECRET": project.api_secret or "",
                 "WIRO_API_BASE_URL": server.base_url,
                 "WIRO_SOCKET_URL": "",  # derived from the emulator's base URL
-                # Emulated tasks stay out of the real task journal.
-                "WIRO_STATE_DIR": stack.enter_context(tempfile.TemporaryDirectory(prefix="wiro-demo-")),
             }
             say(f"No WIRO_API_KEY set: using the built-in Wiro emulator on {server.base_url}.")
+        if not _is_wiro(env.get("WIRO_API_BASE_URL") or settings.base_url):
+            # Tasks anywhere but Wiro (an emulator, most likely) and their local links stay out of
+            # the real task journal.
+            env["WIRO_STATE_DIR"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="wiro-demo-"))
         env.setdefault("WIRO_LOG_LEVEL", "WARNING")
         return anyio.run(_session, env, prompt or DEFAULT_PROMPT, size, out_dir)
 
@@ -83,6 +88,9 @@ async def _session(env: dict[str, str], prompt: str, size: str, out_dir: Path) -
         elif block.type == "image":
             previews.append(f"{block.mime_type}, {len(block.data) // 1024} KB of base64")
     say()
+    if not data.get("taskid"):
+        say(f"No task was started ({elapsed:.1f} s): the answer above says why.")
+        return 1
     say(f"task id:  {data.get('taskid')}")
     say(f"status:   {data.get('status')} (succeeded: {data.get('succeeded')})")
     if result.is_error or not data.get("succeeded"):
@@ -100,6 +108,11 @@ async def _session(env: dict[str, str], prompt: str, size: str, out_dir: Path) -
         say(f"saved:    {saved}" + (f" (PNG {dims[0]}x{dims[1]})" if dims else ""))
     say(f"Done in {elapsed:.1f} s. Open the saved file to look at the image.")
     return 0
+
+
+def _is_wiro(base_url: str) -> bool:
+    host = urlsplit(base_url).hostname or ""
+    return host == "wiro.ai" or host.endswith(".wiro.ai")
 
 
 async def _check_url(url: str) -> bool:
