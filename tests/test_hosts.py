@@ -106,7 +106,8 @@ def runnable(launch: Launch) -> tuple[str, list[str]]:
     uv = uv_binary()
     if launch.command == "uvx":
         return uv, ["tool", "run", "--from", str(ROOT), *launch.args]
-    assert launch.command == "uv"
+    # A host runs "uv" from its PATH, or the absolute path `install` writes.
+    assert launch.command == "uv" or Path(launch.command).name in {"uv", "uv.exe"}, launch.command
     return uv, launch.args
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -68,6 +69,26 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", default="1024x1024", help="one of the eight sizes (default 1024x1024)")
     demo.add_argument("--out", default=None, help="folder to save the image in (default: a temp folder)")
     sub.add_parser("doctor", help="check the configuration and that Wiro accepts the credentials")
+
+    from .install import HOSTS
+
+    inst = sub.add_parser("install", help="add this server to a host's MCP configuration")
+    inst.add_argument("host", choices=HOSTS, help="the host to add it to")
+    inst.add_argument("--dry-run", action="store_true", help="print what would be written; change nothing")
+    inst.add_argument(
+        "--config", type=Path, default=None, help="the host's file, when it is not where expected"
+    )
+    inst.add_argument(
+        "--workspace", type=Path, default=None, help="VS Code: the workspace folder (default: this one)"
+    )
+    save = inst.add_mutually_exclusive_group()
+    save.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path.home() / "Pictures" / "wiro-seedream",
+        help="folder the server saves images in (default ~/Pictures/wiro-seedream)",
+    )
+    save.add_argument("--no-save", action="store_true", help="do not save images (links and previews only)")
     return parser
 
 
@@ -86,6 +107,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         from .doctor import run_doctor
 
         sys.exit(run_doctor())
+    elif command == "install":
+        from .install import run_install
+
+        output_dir = None if args.no_save else args.output_dir.expanduser().resolve()
+        sys.exit(
+            run_install(
+                args.host,
+                dry_run=args.dry_run,
+                config=args.config,
+                workspace=args.workspace,
+                output_dir=output_dir,
+            )
+        )
 
 
 def serve(*, emulated: bool = False, speed: float = 1.0) -> None:

@@ -1,0 +1,311 @@
+"""``wiro-seedream-mcp install <host>``: write this server into a host's MCP configuration.
+
+The entry starts the server the way that works on this machine: ``uv run --directory <checkout>``
+from a checkout, ``uvx wiro-seedream-mcp`` from an installed package, with the absolute path of
+``uv`` (desktop apps start servers with a minimal ``PATH``). The host's file is merged, never
+replaced: other servers and settings stay as they are, the old file is kept as a backup, and a
+file that is not plain JSON is refused untouched. Secrets are written only where the host has no
+secure input of its own; VS Code asks for them itself (``inputs``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .console import say
+
+NAME = "wiro-seedream"
+PACKAGE = "wiro-seedream-mcp"
+HOSTS = ("claude-desktop", "cursor", "vscode", "claude-code")
+TITLES = {
+    "claude-desktop": "Claude Desktop",
+    "cursor": "Cursor",
+    "vscode": "VS Code",
+    "claude-code": "Claude Code",
+}
+SECRETS = ("WIRO_API_KEY", "WIRO_API_SECRET")
+VSCODE_INPUTS = [
+    {"type": "promptString", "id": "wiro-api-key", "description": "Wiro API key", "password": True},
+    {
+        "type": "promptString",
+        "id": "wiro-api-secret",
+        "description": "Wiro API secret (empty for a key-only project)",
+        "password": True,
+    },
+]
+UV_INSTALL = (
+    "install uv: `curl -LsSf https://astral.sh/uv/install.sh | sh` on macOS and Linux, "
+    '`powershell -c "irm https://astral.sh/uv/install.ps1 | iex"` on Windows'
+)
+
+
+class InstallError(Exception):
+    """Why nothing was written, in words for the person."""
+
+
+@dataclass
+class Entry:
+    """How a host starts the server."""
+
+    command: str
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def checkout_root() -> Path | None:
+    """The checkout this module runs from, if it runs from one (not an installed package)."""
+    root = Path(__file__).resolve().parents[2]
+    with contextlib.suppress(OSError):
+        if f'name = "{PACKAGE}"' in (root / "pyproject.toml").read_text():
+            return root
+    return None
+
+
+def find_uv(env: Mapping[str, str] | None = None) -> str:
+    """The absolute path of uv: the one running this command, else the one on PATH."""
+    env = os.environ if env is None else env
+    running = env.get("UV", "")
+    if running and Path(running).is_file():
+        return str(Path(running).resolve())
+    found = shutil.which("uv", path=env.get("PATH"))
+    if found is None:
+        raise InstallError(f"uv was not found, and the host needs it to start the server: {UV_INSTALL}")
+    return str(Path(found).resolve())
+
+
+def launch(uv: str, root: Path | None) -> Entry:
+    if root is not None:
+        return Entry(uv, ["run", "--directory", str(root), PACKAGE])
+    return Entry(uv, ["tool", "run", PACKAGE])
+
+
+def config_path(host: str, *, system: str, env: Mapping[str, str], home: Path, workspace: Path) -> Path:
+    """Where ``host`` keeps its MCP servers on ``system`` ("Darwin", "Windows" or "Linux")."""
+    if host == "claude-desktop":
+        if system == "Darwin":
+            folder = home / "Library" / "Application Support" / "Claude"
+        elif system == "Windows":
+            folder = Path(env.get("APPDATA") or home / "AppData" / "Roaming") / "Claude"
+        else:
+            folder = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "Claude"
+        return folder / "claude_desktop_config.json"
+    if host == "cursor":
+        return home / ".cursor" / "mcp.json"
+    if host == "vscode":
+        return workspace / ".vscode" / "mcp.json"
+    raise InstallError(f"host must be one of {', '.join(HOSTS)}; got {host!r}")
+
+
+def server_env(host: str, secrets: Mapping[str, str], output_dir: Path | None) -> dict[str, str]:
+    env: dict[str, str] = {}
+    if host == "vscode":
+        env = {"WIRO_API_KEY": "${input:wiro-api-key}", "WIRO_API_SECRET": "${input:wiro-api-secret}"}
+    else:
+        env = {name: secrets[name] for name in SECRETS if secrets.get(name)}
+    if output_dir is not None:
+        env["WIRO_OUTPUT_DIR"] = str(output_dir)
+    return env
+
+
+def _read(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The file's settings and its text (None when there is no file)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}, None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InstallError(f"{path} cannot be read ({exc}); nothing was changed") from exc
+    if not text.strip():
+        return {}, text
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InstallError(
+            f"{path} is not plain JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}; comments and "
+            "trailing commas count), so it was left as it is. Fix it and run this again, or add the entry by hand."
+        ) from exc
+    if not isinstance(data, dict):
+        raise InstallError(f"{path} does not hold a JSON object, so it was left as it is")
+    return data, text
+
+
+def merged(host: str, data: dict[str, Any], entry: Entry, path: Path) -> dict[str, Any]:
+    """``data`` with this server's entry in it, everything else as it was."""
+    key = "servers" if host == "vscode" else "mcpServers"
+    servers = data.get(key, {})
+    if not isinstance(servers, dict):
+        raise InstallError(f'"{key}" in {path} is not a JSON object, so the file was left as it is')
+    item: dict[str, Any] = {"command": entry.command, "args": entry.args, "env": entry.env}
+    if host == "vscode":
+        item = {"type": "stdio", **item}
+        inputs = data.get("inputs", [])
+        if not isinstance(inputs, list):
+            raise InstallError(f'"inputs" in {path} is not a JSON list, so the file was left as it is')
+        known = {i.get("id") for i in inputs if isinstance(i, dict)}
+        data = {**data, "inputs": [*inputs, *(i for i in VSCODE_INPUTS if i["id"] not in known)]}
+    return {**data, key: {**servers, NAME: item}}
+
+
+def _write(path: Path, text: str, old: str | None) -> Path | None:
+    """Write ``text`` whole (a temporary file moved into place); keep the old file as a backup."""
+    backup = None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if old is not None:
+        backup = path.with_name(f"{path.name}.backup-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.copy2(path, backup)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        if old is not None:
+            shutil.copymode(path, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return backup
+
+
+def _shown(text: str, secrets: Mapping[str, str]) -> str:
+    """``text`` with the secrets' values replaced by placeholders."""
+    for name in SECRETS:
+        value = secrets.get(name)
+        if value:
+            text = text.replace(value, f"<your {name}>")
+    return text
+
+
+def install_json(host: str, path: Path, entry: Entry, *, dry_run: bool, secrets: Mapping[str, str]) -> int:
+    """Merge the entry into a JSON host's file; 0 when written (or shown, or already there)."""
+    data, old = _read(path)
+    new = merged(host, data, entry, path)
+    text = json.dumps(new, indent=2, ensure_ascii=False) + "\n"
+    title = TITLES[host]
+    if dry_run:
+        say(f"{title}: {path} would read (secrets shown as placeholders):")
+        say(_shown(text, secrets))
+        return 0
+    if new == data:
+        say(f"{title}: {path} already has this entry; nothing changed.")
+        return 0
+    backup = _write(path, text, old)
+    replaced = NAME in data.get("servers" if host == "vscode" else "mcpServers", {})
+    say(f"{title}: {'replaced' if replaced else 'added'} the {NAME!r} server in {path}.")
+    if backup is not None:
+        say(f"  The old file is kept as {backup}.")
+    return 0
+
+
+def claude_code_command(entry: Entry, *, shown: bool) -> list[str]:
+    """``claude mcp add`` for the user's scope; ``shown`` puts shell references in place of secrets."""
+    words = ["claude", "mcp", "add", NAME, "--scope", "user"]
+    for name, value in entry.env.items():
+        words += ["--env", f"{name}=${name}" if shown and name in SECRETS else f"{name}={value}"]
+    return [*words, "--", entry.command, *entry.args]
+
+
+def install_claude_code(entry: Entry, *, dry_run: bool, env: Mapping[str, str]) -> int:
+    shown = " ".join(
+        shlex.quote(w) if "$" not in w else f'"{w}"' for w in claude_code_command(entry, shown=True)
+    )
+    claude = shutil.which("claude", path=env.get("PATH"))
+    if dry_run or claude is None:
+        if claude is None and not dry_run:
+            say("Claude Code's `claude` command was not found on PATH. Run this where it is:")
+        say(shown)
+        return 0 if dry_run else 1
+    words = claude_code_command(entry, shown=False)
+    # An entry of the same name is replaced, as for the other hosts.
+    subprocess.run([claude, "mcp", "remove", NAME, "--scope", "user"], capture_output=True, check=False)  # noqa: S603
+    done = subprocess.run([claude, *words[1:]], capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        say(f"`claude mcp add` failed (exit {done.returncode}): {_shown(done.stderr.strip(), entry.env)}")
+        return 1
+    say(f"Claude Code: added the {NAME!r} server for your user (`claude mcp list` shows it).")
+    return 0
+
+
+def _secrets(host: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The key and secret to write, from the environment or asked for at the terminal."""
+    if host == "vscode":
+        return {}  # VS Code asks for them itself and keeps them in its secret storage
+    found = {name: env[name].strip() for name in SECRETS if env.get(name, "").strip()}
+    if "WIRO_API_KEY" not in found and sys.stdin.isatty():
+        say("Your Wiro project's API key and secret are on the Wiro dashboard, under Projects.")
+        found["WIRO_API_KEY"] = getpass.getpass("Wiro API key (not shown): ").strip()
+        found["WIRO_API_SECRET"] = getpass.getpass("Wiro API secret (empty for a key-only project): ").strip()
+    return {name: value for name, value in found.items() if value}
+
+
+def run_install(
+    host: str,
+    *,
+    dry_run: bool = False,
+    config: Path | None = None,
+    workspace: Path | None = None,
+    output_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    system: str | None = None,
+    home: Path | None = None,
+) -> int:
+    env = os.environ if env is None else env
+    if host not in HOSTS:
+        say(f"host must be one of {', '.join(HOSTS)}; got {host!r}")
+        return 2
+    entry: Entry | None = None
+    try:
+        entry = launch(find_uv(env), checkout_root())
+        secrets = _secrets(host, env)
+        entry.env = server_env(host, secrets, output_dir)
+        if host == "claude-code":
+            return install_claude_code(entry, dry_run=dry_run, env=env)
+        path = config or config_path(
+            host,
+            system=system or platform.system(),
+            env=env,
+            home=home or Path.home(),
+            workspace=(workspace or Path.cwd()).resolve(),
+        )
+        _check_host_folder(host, path, named=config is not None)
+        code = install_json(host, path, entry, dry_run=dry_run, secrets=secrets)
+    except InstallError as exc:
+        say(f"Nothing was installed: {exc}")
+        if entry is not None and host != "claude-code":
+            say("The entry, to add by hand:")
+            say(_shown(json.dumps(merged(host, {}, entry, Path()), indent=2), entry.env))
+        return 2
+    if host != "vscode" and "WIRO_API_KEY" not in secrets:
+        say(
+            "  No key was written (WIRO_API_KEY is not set here): the server will start, and ask for "
+            "one on every call. Set WIRO_API_KEY (and WIRO_API_SECRET) and run this again."
+        )
+    if not dry_run:
+        check = shlex.join([entry.command, *entry.args, "doctor"])
+        say(f"Restart {TITLES[host]} to load it. To check the setup: {check}")
+    return code
+
+
+def _check_host_folder(host: str, path: Path, *, named: bool) -> None:
+    """A host that keeps its file in a folder of its own has been installed and opened once."""
+    if host == "vscode":
+        if not path.parent.parent.is_dir():
+            raise InstallError(f"the workspace {path.parent.parent} does not exist")
+    elif not named and not path.parent.is_dir():
+        raise InstallError(
+            f"{TITLES[host]}'s settings folder {path.parent} was not found: install {TITLES[host]} and "
+            "open it once, or name the file with --config."
+        )
