@@ -1,0 +1,100 @@
+"""What the README tells a newcomer, checked against the code and the CI script that it describes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from wiro_seedream_mcp.install import VSCODE_INPUTS, config_path, launch, server_env
+
+from .nodetools import ROOT
+from .test_hosts import README, snippets
+
+PLACEHOLDER_ROOT = "/absolute/path/to/wiro-seedream-mcp"
+PLACEHOLDER_IMAGES = "/absolute/path/to/your/images"
+
+
+def _section(title: str) -> str:
+    start = README.index(f"\n## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end != -1 else None]
+
+
+def test_the_set_up_has_exactly_two_commands() -> None:
+    block = re.search(r"```sh\n(.*?)```", _section("Set up"), flags=re.DOTALL)
+    assert block is not None
+    commands = [line.split("#")[0].strip() for line in block.group(1).splitlines()]
+    assert commands == ["uv run wiro-seedream-mcp demo", "uv run pytest"]
+
+
+def test_it_leads_with_what_works_from_a_checkout() -> None:
+    install = README.index("uv run wiro-seedream-mcp install claude-desktop")
+    published = README.index("**Once the package is published**")
+    assert install < published < README.index("uvx"), "uvx is offered before it can work"
+    assert "not found in the package registry" in README[published:]
+
+
+def test_it_says_how_to_install_uv_get_a_key_and_what_it_costs() -> None:
+    assert "curl -LsSf https://astral.sh/uv/install.sh | sh" in README
+    assert "irm https://astral.sh/uv/install.ps1 | iex" in README
+    assert "Wiro dashboard" in README and "API key and API secret" in README
+    costs = README[README.index("**What an image costs.**") :][:600]
+    assert "`totalcost`" in costs and "failed tasks are not charged" in costs
+
+
+def test_it_says_why_to_save_images() -> None:
+    keep = README[README.index("**Keep your images.**") :][:400]
+    assert "limited time" in keep and "`WIRO_OUTPUT_DIR`" in keep
+    for name in ("claude-desktop/local", "vscode/local"):
+        assert "WIRO_OUTPUT_DIR" in snippets()[name], f"{name} does not save images"
+
+
+def test_it_names_where_claude_desktop_keeps_its_file() -> None:
+    mac = config_path("claude-desktop", system="Darwin", env={}, home=Path("~"), workspace=Path())
+    windows = config_path(
+        "claude-desktop", system="Windows", env={"APPDATA": "%APPDATA%"}, home=Path("~"), workspace=Path()
+    )
+    assert f"`{mac.parent}/` on\nmacOS" in README
+    assert "`" + str(windows.parent).replace("/", "\\") + "\\` on Windows" in README
+    assert mac.name == windows.name == "claude_desktop_config.json"
+    assert f"`{mac.name}`" in README
+
+
+def test_the_snippets_are_what_install_writes() -> None:
+    entry = launch("uv", Path(PLACEHOLDER_ROOT))
+    desktop = json.loads(snippets()["claude-desktop/local"])["mcpServers"]["wiro-seedream"]
+    assert [desktop["command"], *desktop["args"]] == [entry.command, *entry.args]
+    secrets = {"WIRO_API_KEY": "your-api-key", "WIRO_API_SECRET": "your-api-secret"}
+    assert desktop["env"] == server_env("claude-desktop", secrets, Path(PLACEHOLDER_IMAGES))
+    vscode = json.loads(snippets()["vscode/local"])
+    assert vscode["inputs"] == VSCODE_INPUTS
+    assert vscode["servers"]["wiro-seedream"]["env"] == server_env("vscode", {}, Path(PLACEHOLDER_IMAGES))
+
+
+def test_it_says_what_skips_outside_ci_and_how_to_run_it() -> None:
+    development = _section("Development")
+    for needed in (
+        "uv sync --all-groups",
+        "uv sync --project examples/langchain",
+        "WIRO_TEST_MCPB_BUNDLE",
+        "WIRO_TEST_INSPECTOR",
+        "WIRO_TEST_TS_SDK",
+        "tmpfs",
+    ):
+        assert needed in development, needed
+    pinned = set(re.findall(r"(@[\w-]+/[\w-]+@[\d.]+)", (ROOT / ".ci" / "run").read_text()))
+    assert pinned and pinned <= set(re.findall(r"(@[\w-]+/[\w-]+@[\d.]+)", development))
+
+
+def test_it_has_one_picture_of_how_it_works() -> None:
+    picture = re.findall(r"```mermaid\n(.*?)```", _section("How it works"), flags=re.DOTALL)
+    assert len(picture) == 1
+    for part in ("Host", "wiro-seedream-mcp", "Wiro API", "WIRO_OUTPUT_DIR"):
+        assert part in picture[0]
+    assert README.count("```mermaid") == 1
+
+
+def test_it_is_not_a_wall_of_json() -> None:
+    assert README.count("```json") <= 5
+    assert len(README.splitlines()) < 460
