@@ -6,11 +6,11 @@ import base64
 import dataclasses
 import io
 import json
-from datetime import datetime
 import os
 import signal
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 

@@ -190,7 +190,7 @@ def register_catalog(server: MCPServer[AppState], journal: Journal) -> None:
         "wiro://tasks/{taskid}",
         name="task",
         title="A Seedream task",
-        description="One task as JSON: status, inputs, images and where they were saved, cost, times (ISO 8601).",
+        description="One task as JSON: status, inputs, images and where they are saved, cost, times.",
         mime_type="application/json",
     )
     async def task(taskid: str, ctx: Context[AppState]) -> str:

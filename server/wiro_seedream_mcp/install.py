@@ -136,7 +136,8 @@ def _read(path: Path) -> tuple[dict[str, Any], str | None]:
     except json.JSONDecodeError as exc:
         raise InstallError(
             f"{path} is not plain JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}; comments and "
-            "trailing commas count), so it was left as it is. Fix it and run this again, or add the entry by hand."
+            "trailing commas count), so it was left as it is. Fix it and run this again, or add the "
+            "entry by hand."
         ) from exc
     if not isinstance(data, dict):
         raise InstallError(f"{path} does not hold a JSON object, so it was left as it is")

@@ -1,0 +1,93 @@
+"""Smaller behaviours a mutation run found unguarded, each with a test that fails when it breaks."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2 as httpx
+import pytest
+
+from wiro_seedream_mcp.config import ConfigError, Settings
+from wiro_seedream_mcp.emulator import EmulatorServer, Timings
+from wiro_seedream_mcp.media import sniff
+from wiro_seedream_mcp.wiro.client import _retry_after
+from wiro_seedream_mcp.wiro.models import TaskStatus
+from wiro_seedream_mcp.wiro.signing import NonceSource
+
+from .conftest import connect, settings_for
+from .waiting import until_async
+
+
+def test_two_nonce_sources_sharing_a_file_never_repeat(tmp_path: Path) -> None:
+    shared = tmp_path / "nonce"
+
+    def standing() -> float:
+        return 1000.0  # the clock stands still: only the shared file keeps them apart
+
+    first, second = NonceSource(clock=standing, shared=shared), NonceSource(clock=standing, shared=shared)
+    assert [first(), second(), first(), second()] == ["1000000", "1000001", "1000002", "1000003"]
+    # A file that holds no number starts again from the clock.
+    shared.write_bytes(b"junk")
+    assert NonceSource(clock=lambda: 2000.0, shared=shared)() == "2000000"
+
+
+@pytest.mark.parametrize("value", ["32", "2048", "big"])
+def test_a_preview_size_outside_its_range_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"WIRO_PREVIEW .*64.*1024"):
+        Settings.from_env({"WIRO_PREVIEW": value})
+
+
+def test_webp_needs_its_riff_header() -> None:
+    assert sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == ("image/webp", "webp")
+    assert sniff(b"JUNK\x00\x00\x00\x00WEBPVP8 ") is None
+
+
+def test_retry_after_as_a_date_counts_from_now_without_a_date_header() -> None:
+    when = datetime.now(UTC) + timedelta(seconds=30)
+    response = httpx.Response(429, headers={"retry-after": format_datetime(when, usegmt=True)})
+    waited = _retry_after(response)
+    assert waited is not None and 25 <= waited <= 31
+
+
+@pytest.mark.anyio
+async def test_a_saved_file_is_named_by_its_prompt_even_without_a_journal(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")  # the journal cannot be kept here: the prompt comes from Wiro's record
+    settings = dataclasses.replace(settings_for(emulator), output_dir=tmp_path / "images", state_dir=blocked)
+    async with connect(settings) as client:
+        made = await client.call_tool("generate_image", {"prompt": "A heron at dusk"})
+    [output] = made.structured_content["outputs"]
+    assert Path(output["path"]).name.endswith("-a-heron-at-dusk.png"), output["path"]
+
+
+@pytest.mark.anyio
+async def test_the_journal_follows_a_task_while_the_call_waits(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
+) -> None:
+    """A crash mid-wait leaves the journal at the task's last known stage, not at "queued"."""
+    server = emulator_factory(timings=Timings(queue=0, prepare=0, generate=60, postprocess=1))
+    settings = dataclasses.replace(settings_for(server), state_dir=tmp_path)
+    async with connect(settings) as client, anyio.create_task_group() as tg:
+        tg.start_soon(client.call_tool, "generate_image", {"prompt": "slow"})
+        await until_async(
+            lambda: any(
+                server.emulator.task_status(t) == TaskStatus.START for t in list(server.emulator.tasks)
+            )
+        )
+
+        async def recorded() -> Any:
+            listed = await client.call_tool("list_tasks", {})
+            return listed.structured_content["tasks"][0]["status"]
+
+        with anyio.fail_after(15):
+            while await recorded() != TaskStatus.START:  # noqa: ASYNC110 - the journal has no event to await
+                await anyio.sleep(0.05)
+        tg.cancel_scope.cancel()
