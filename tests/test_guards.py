@@ -15,9 +15,11 @@ import pytest
 
 from wiro_seedream_mcp.config import ConfigError, Settings
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
+from wiro_seedream_mcp.journal import Journal
 from wiro_seedream_mcp.media import sniff
 from wiro_seedream_mcp.wiro.client import _retry_after
 from wiro_seedream_mcp.wiro.models import TaskStatus
+from wiro_seedream_mcp.wiro.seedream import MAX_PROMPT_CHARS
 from wiro_seedream_mcp.wiro.signing import NonceSource
 
 from .conftest import connect, settings_for
@@ -84,10 +86,21 @@ async def test_the_journal_follows_a_task_while_the_call_waits(
         )
 
         async def recorded() -> Any:
-            listed = await client.call_tool("list_tasks", {})
-            return listed.structured_content["tasks"][0]["status"]
+            tasks = (await client.call_tool("list_tasks", {})).structured_content["tasks"]
+            return tasks[0]["status"] if tasks else None  # Run's answer may still be on its way
 
         with anyio.fail_after(15):
             while await recorded() != TaskStatus.START:  # noqa: ASYNC110 - the journal has no event to await
                 await anyio.sleep(0.05)
         tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_journal_row_reads_back_cut_to_the_sizes_the_server_writes(tmp_path: Path) -> None:
+    """A row written by anything else (an older version, a hand edit) cannot blow up an answer."""
+    journal = Journal(tmp_path)
+    await journal.accepted("41", "t", {"prompt": "p" * (MAX_PROMPT_CHARS * 3), "seed": 7})
+    entry = await journal.get("41")
+    assert entry is not None
+    assert entry.parameters == {"prompt": "p" * MAX_PROMPT_CHARS, "seed": 7}
+    journal.close()
