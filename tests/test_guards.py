@@ -18,11 +18,13 @@ from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.journal import Journal
 from wiro_seedream_mcp.media import sniff
 from wiro_seedream_mcp.wiro.client import _retry_after
+from wiro_seedream_mcp.wiro.errors import WiroAuthError
 from wiro_seedream_mcp.wiro.models import TaskStatus
 from wiro_seedream_mcp.wiro.seedream import MAX_PROMPT_CHARS
 from wiro_seedream_mcp.wiro.signing import NonceSource
 
 from .conftest import connect, settings_for
+from .mockwiro import mock_client
 from .waiting import until_async
 
 
@@ -104,3 +106,31 @@ async def test_a_journal_row_reads_back_cut_to_the_sizes_the_server_writes(tmp_p
     assert entry is not None
     assert entry.parameters == {"prompt": "p" * MAX_PROMPT_CHARS, "seed": 7}
     journal.close()
+
+
+@pytest.mark.anyio
+async def test_a_live_socket_slows_the_polling_to_the_safety_net(
+    emulator_factory: Callable[..., EmulatorServer],
+) -> None:
+    """Detail every 5 s while the socket pushes the news, instead of every second."""
+    server = emulator_factory(timings=Timings(queue=0, prepare=0, generate=8, postprocess=0.5))
+    async with connect(settings_for(server, wait_timeout=30)) as client:
+        made = await client.call_tool("generate_image", {"prompt": "patient"})
+    assert made.structured_content["succeeded"] is True
+    # Polling once a second would make nine or more over the eight seconds.
+    assert server.emulator.count("/Task/Detail") <= 5
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [200, 401])
+async def test_a_refused_key_keeps_wiros_error_code(status: int) -> None:
+    """Wiro's code tells a refused key (0) from a bearer-token or sign-in problem (98, 99)."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        body = {"result": False, "errors": [{"code": 98, "message": "Project authorization is not valid."}]}
+        return httpx.Response(status, json=body)
+
+    with pytest.raises(WiroAuthError) as refused:
+        await mock_client(refuse).detail(taskid="1")
+    assert refused.value.code == 98
+    assert refused.value.message == "Project authorization is not valid."
