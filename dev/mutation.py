@@ -26,8 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = ROOT / "mutants"
 
 
-def _mutmut(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
-    """mutmut in a child process, with the import path this layout needs."""
+def _mutmut(
+    *args: str, capture: bool = False, generate_only: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """mutmut in a child process, with the import path this layout needs; ``generate_only``
+    stops it once the mutants exist, before it collects test statistics or runs anything."""
+    stop = "m.collect_or_load_stats = lambda *a, **k: sys.exit(0)\n" if generate_only else ""
     code = (
         "import sys\n"
         "from pathlib import Path\n"
@@ -45,6 +49,7 @@ def _mutmut(*args: str, capture: bool = False) -> subprocess.CompletedProcess[st
         "    s = strip(s, prefix=prefix, strict=strict)\n"
         "    return strip(s, prefix='server.') if prefix == 'src.' else s\n"
         "f.strip_prefix = strip_both\n"
+        f"{stop}"
         "m.cli(sys.argv[1:])\n"
     )
     env = {**os.environ, "PYTHONPATH": ""}
@@ -90,9 +95,8 @@ def main() -> int:
     children = ["--max-children", str(args.max_children)]
     chosen: list[str] | None = None
     if args.sample:
-        # Generate every mutant and the test statistics without running a mutant (mutmut then
-        # stops, finding no mutant of that name), and pick from what was generated.
-        _mutmut("run", *children, "no-such-mutant")
+        # Generate every mutant, without testing any, and pick from what was generated.
+        _mutmut("run", *children, generate_only=True)
         names = _names()
         if not names:
             print("mutmut generated no mutants", file=sys.stderr)

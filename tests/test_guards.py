@@ -19,7 +19,7 @@ from wiro_seedream_mcp.journal import Journal
 from wiro_seedream_mcp.media import sniff
 from wiro_seedream_mcp.wiro.client import _retry_after
 from wiro_seedream_mcp.wiro.errors import WiroAuthError
-from wiro_seedream_mcp.wiro.models import TaskStatus
+from wiro_seedream_mcp.wiro.models import Task, TaskStatus
 from wiro_seedream_mcp.wiro.seedream import MAX_PROMPT_CHARS
 from wiro_seedream_mcp.wiro.signing import NonceSource
 
@@ -134,3 +134,16 @@ async def test_a_refused_key_keeps_wiros_error_code(status: int) -> None:
         await mock_client(refuse).detail(taskid="1")
     assert refused.value.code == 98
     assert refused.value.message == "Project authorization is not valid."
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({"status": "task_error"}, "Wiro reported task_error without details"),
+        ({"status": "task_postprocess_end", "pexit": "137"}, "the task ended with exit code 137"),
+        ({"status": "task_postprocess_end", "pexit": ""}, "the task ended with exit code none"),
+        ({"status": "task_error", "debugerror": " out of\n memory "}, "out of memory"),
+    ],
+)
+def test_a_failure_without_wiros_words_is_described_plainly(record: dict[str, str], reason: str) -> None:
+    assert Task.model_validate({"id": "5", **record}).failure_reason() == reason
