@@ -291,8 +291,9 @@ def test_png_is_valid_for_every_size(size: str) -> None:
 def test_a_finished_task_costs_the_same_on_every_look() -> None:
     """Its run time (and so its cost) stops at task_end, however long after it is looked at."""
     now = [1000.0]
+    per_second = Project(prices=({"price": 0.003, "priceMethod": "cps"},))
     emulator = WiroEmulator(
-        Project(), Timings(queue=1, prepare=1, generate=2, postprocess=1), clock=lambda: now[0]
+        per_second, Timings(queue=1, prepare=1, generate=2, postprocess=1), clock=lambda: now[0]
     )
     taskid = emulator.run("bytedance/text-to-image-seedream-v3", {"prompt": "a fox"}, "http://127.0.0.1")[
         "taskid"
@@ -322,3 +323,38 @@ def test_the_emulator_and_the_client_agree_on_the_reference() -> None:
     assert reference.Status.TERMINAL == TaskStatus.TERMINAL
     names = [n for n in vars(TaskStatus) if n.isupper() and isinstance(getattr(TaskStatus, n), str)]
     assert {n: getattr(reference.Status, n) for n in names} == {n: getattr(TaskStatus, n) for n in names}
+
+
+@pytest.mark.parametrize(
+    ("prices", "size", "expected"),
+    [
+        (({"price": 0.03, "priceMethod": "cpr"},), "1024x1024", 0.03),
+        (({"price": 0.002, "priceMethod": "cps"},), "1024x1024", 0.004),
+        (({"price": 1e-8, "priceMethod": "cp-pixel"},), "1280x720", 1280 * 720 * 1e-8),
+        (
+            (
+                {"price": 0.03, "priceMethod": "cpr"},
+                {"price": 0.05, "priceMethod": "cpr", "inputs": {"size": "1512x648"}},
+            ),
+            "1512x648",
+            0.05,
+        ),
+    ],
+)
+def test_a_finished_task_is_charged_by_the_price_list(
+    prices: tuple[dict[str, Any], ...], size: str, expected: float
+) -> None:
+    now = [1000.0]
+    emulator = WiroEmulator(
+        Project(prices=prices), Timings(queue=1, prepare=1, generate=2, postprocess=1), clock=lambda: now[0]
+    )
+    taskid = emulator.run(
+        "bytedance/text-to-image-seedream-v3", {"prompt": "a fox", "size": size}, "http://x"
+    )["taskid"]
+    now[0] += 10
+    record = emulator.render(emulator.tasks[taskid], "http://x")
+    assert float(record["totalcost"]) == pytest.approx(expected)
+    catalogue = emulator.tool_detail(
+        {"slugowner": "bytedance", "slugproject": "text-to-image-seedream-v3"}, "http://x"
+    )
+    assert json.loads(catalogue["tool"][0]["dynamicprice"]) == list(prices)

@@ -36,7 +36,9 @@ def build_app(emulator: WiroEmulator) -> Starlette:
     def dispatch(path: dict[str, Any], body: dict[str, Any], base: str) -> dict[str, Any]:
         if "owner" in path:
             return emulator.run(f"{path['owner']}/{path['model']}", body, base)
-        handler = handlers.get(path["action"])
+        handler = (
+            emulator.tool_detail if path.get("tool") == "Detail" else handlers.get(path.get("action", ""))
+        )
         if handler is None:
             raise RefusedError("Endpoint not found.", code=1, status=404)
         return handler(body, base)
@@ -74,6 +76,7 @@ def build_app(emulator: WiroEmulator) -> Starlette:
             WebSocketRoute("/v1/socket", partial(serve_socket, emulator)),
             Route("/v1/Run/{owner}/{model}", api, methods=["POST"]),
             Route("/v1/Task/{action}", api, methods=["POST"]),
+            Route("/v1/Tool/{tool}", api, methods=["POST"]),
             Route("/cdn/{uuid}/{name}", partial(_serve_cdn, emulator), methods=["GET"]),
             Route("/{path:path}", not_found, methods=["GET", "POST"]),
         ]

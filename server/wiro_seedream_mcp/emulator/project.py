@@ -16,6 +16,7 @@ from typing import Any
 
 from .inputs import validate_inputs
 from .pictures import gradient_png
+from .prices import charge, tool_record
 from .reference import COST_PER_SECOND, ERROR_MARKER, FAIL_MARKER, MODEL_SLUG, Status, dimensions
 from .tasks import (
     EmulatedTask,
@@ -174,6 +175,13 @@ class WiroEmulator:
         task = self._find(body, "taskid", "tasktoken")
         return {"total": "1", "errors": [], "tasklist": [self.render(task, base)], "result": True}
 
+    def tool_detail(self, body: dict[str, Any], base: str) -> dict[str, Any]:
+        """The model's catalogue record, with its price list."""
+        asked = f"{body.get('slugowner', '')}/{body.get('slugproject', '')}".lower()
+        if asked != MODEL_SLUG:
+            raise RefusedError("Tool not found.", code=1)
+        return {"result": True, "errors": [], "tool": [tool_record(self.project.prices)]}
+
     def kill(self, body: dict[str, Any], base: str) -> dict[str, Any]:
         task = self._find(body, "taskid", "socketaccesstoken", "tasktoken")
         now = self.clock()
@@ -250,7 +258,7 @@ class WiroEmulator:
                     "url": f"{base}/cdn/{task.uuid}/0.png",
                 }
             )
-            cost = f"{ran * float(COST_PER_SECOND):.12f}"
+            cost = f"{charge(self.project.prices, task.inputs, ran):.12f}"
         elif status == Status.ERROR:
             debugerror = "Emulated error: the task could not be started."
         elif status == Status.CANCEL and task.stopped == "kill":

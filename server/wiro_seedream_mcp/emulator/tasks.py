@@ -7,9 +7,10 @@ import asyncio
 import hashlib
 import json
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from .prices import DEFAULT_PRICES
 from .reference import DEFAULT_KEY, DEFAULT_SECRET, Status
 
 
@@ -36,6 +37,8 @@ class Timings:
 class Project:
     api_key: str = DEFAULT_KEY
     api_secret: str | None = DEFAULT_SECRET
+    # The model's price list, as Tool/Detail shows it and as finished tasks are charged.
+    prices: tuple[dict[str, Any], ...] = field(default_factory=lambda: DEFAULT_PRICES)
 
 
 @dataclass

@@ -31,9 +31,12 @@ from .errors import (
     WiroRunUnknownError,
     run_may_have_started,
 )
-from .models import RunReceipt, RunResponse, Task, TaskListResponse
-from .seedream import RUN_PATH, SeedreamInputs
+from .models import RunReceipt, RunResponse, Task, TaskListResponse, ToolRecord, ToolResponse
+from .seedream import MODEL_SLUG, RUN_PATH, SeedreamInputs
 from .signing import WiroAuth
+
+# The catalogue's record of a model, with its price.
+TOOL_PATH = "/Tool/Detail"
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +151,18 @@ class WiroClient:
         """Take a task out of the queue. Wiro refuses once the task has started: use kill then."""
         body = exactly_one(taskid=taskid)
         return await self._task_call("/Task/Cancel", body)
+
+    async def tool_detail(self) -> ToolRecord:
+        """This model's record in Wiro's catalogue, with its price. Free, and retried like Detail."""
+        owner, project = MODEL_SLUG.split("/")
+        data = await self._post(TOOL_PATH, {"slugowner": owner, "slugproject": project}, idempotent=True)
+        try:
+            answer = ToolResponse.model_validate(data)
+        except ValidationError as exc:
+            raise _shape_error(TOOL_PATH, exc) from exc
+        if not answer.tool:
+            raise WiroNotFoundError(f"Wiro's catalogue has no {MODEL_SLUG}", status=200)
+        return answer.tool[0]
 
     async def _task_call(self, path: str, body: dict[str, str]) -> Task:
         ident = next(iter(body.values()))

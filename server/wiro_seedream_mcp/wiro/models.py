@@ -7,6 +7,7 @@ kept (``extra="allow"``) and never make parsing fail.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Final
 
@@ -236,3 +237,37 @@ class RunReceipt(BaseModel):
 
     taskid: str
     socketaccesstoken: str
+
+
+def _price_list(value: Any) -> Any:
+    """``dynamicprice`` is a JSON string holding a list; entries that are not prices are dropped."""
+    value = _blank_to_none(value)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, dict) and _to_decimal(item.get("price")) is not None]
+
+
+class PriceRule(WiroModel):
+    """One line of a model's price: ``price`` USD per unit of ``priceMethod`` (``cpr`` a request,
+    ``cps`` a second, ``cpo`` an output, ``cp-pixel`` a pixel, ...), for the ``inputs`` it names."""
+
+    price: Annotated[Decimal, BeforeValidator(_to_decimal)]
+    priceMethod: Text = ""  # noqa: N815 - Wiro's field name
+    inputs: dict[str, Any] | None = None
+
+
+class ToolRecord(WiroModel):
+    """A model as Wiro's catalogue (``Tool/Detail``) describes it; only its price is used."""
+
+    dynamicprice: Annotated[list[PriceRule], BeforeValidator(_price_list)] = Field(default_factory=list)
+    cps: OptDecimal = None
+    approximatelycost: OptDecimal = None
+
+
+class ToolResponse(WiroResponse):
+    tool: list[ToolRecord] = Field(default_factory=list)
