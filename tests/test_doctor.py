@@ -33,6 +33,9 @@ def test_accepted_keys(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> 
     )
     assert out.returncode == READY, out.stdout
     assert "credentials: accepted on a signed request (key, nonce and signature)" in out.stdout
+    assert "price: about $0.03 for a 1024x1024 image (Wiro's price: $0.03 per request)" in out.stdout
+    assert "WIRO_BUDGET_USD    (not set: no limit)" in out.stdout
+    assert "WIRO_CONFIRM       never" in out.stdout
     assert f"task socket: answers at ws://127.0.0.1:{emulator.port}/v1/socket" in out.stdout
     assert "Ready" in out.stdout
     assert f"set ({len(API_KEY)} characters, not shown)" in out.stdout
@@ -133,6 +136,22 @@ def test_a_wait_longer_than_claude_desktop_allows_is_pointed_out(
     )
     assert out.returncode == READY
     assert ("Claude Desktop gives up on a call after about 60 s" in out.stdout) is warned
+
+
+def test_the_spend_settings_are_shown(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
+    out = doctor(
+        tmp_path,
+        WIRO_API_KEY=API_KEY,
+        WIRO_API_SECRET=API_SECRET,
+        WIRO_API_BASE_URL=emulator.base_url,
+        WIRO_BUDGET_USD="5",
+        WIRO_MAX_TASK_USD="0.10",
+        WIRO_CONFIRM="0.5",
+    )
+    assert out.returncode == READY
+    assert "WIRO_BUDGET_USD    $5 a day" in out.stdout
+    assert "WIRO_MAX_TASK_USD  $0.1 a task" in out.stdout
+    assert "WIRO_CONFIRM       above $0.5" in out.stdout
 
 
 def test_a_one_character_value_is_one_character(tmp_path: os.PathLike[str]) -> None:

@@ -281,7 +281,8 @@ async def test_wait_false_returns_right_after_run(emulator_factory: Callable[...
     assert data["socketaccesstoken"] == server.emulator.tasks[data["taskid"]].token
     assert data["done"] is False
     assert f'get_task with taskid "{data["taskid"]}"' in data["next"]
-    assert [r.path for r in server.emulator.requests] == ["/v1" + RUN_PATH]
+    # Run, and nothing after it (the model's price is read once before, for the estimate).
+    assert [r.path for r in server.emulator.requests] == ["/v1/Tool/Detail", "/v1" + RUN_PATH]
 
 
 @pytest.mark.anyio

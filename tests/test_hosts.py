@@ -35,7 +35,7 @@ PLACEHOLDERS = {
     "your-api-secret": API_SECRET,
     "/absolute/path/to/wiro-seedream-mcp": str(ROOT),
 }
-TOOLS = ["generate_image", "get_task", "kill_task", "cancel_task", "list_tasks"]
+TOOLS = ["generate_image", "get_task", "kill_task", "cancel_task", "list_tasks", "estimate_cost"]
 
 
 def snippets() -> dict[str, str]:
@@ -83,6 +83,8 @@ def launch_of(name: str, text: str, bundle_dir: Path = ROOT) -> Launch:
             "user_config.api_secret": API_SECRET,
             "user_config.output_dir": "",  # left empty by the person
             "user_config.wait_timeout": "50",
+            "user_config.budget_usd": "",  # left empty: no limit
+            "user_config.confirm": "never",
         }
         entry = data
     elif host == "vscode":

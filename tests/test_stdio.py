@@ -38,7 +38,7 @@ async def test_generate_over_real_stdio(emulator: EmulatorServer, mode: str) -> 
     async with Client(params, mode=mode) as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
         result = await client.call_tool("generate_image", {"prompt": "a fox over stdio", "size": "832x1248"})
-    assert names == ["generate_image", "get_task", "kill_task", "cancel_task", "list_tasks"]
+    assert names == ["generate_image", "get_task", "kill_task", "cancel_task", "list_tasks", "estimate_cost"]
     assert not result.is_error
     data = result.structured_content
     assert isinstance(data, dict)
@@ -54,7 +54,7 @@ def test_stdout_is_json_rpc_only_and_secrets_stay_out_of_stderr(emulator: Emulat
     server = RawServer(server_env(emulator, WIRO_API_SECRET=wrong_secret, WIRO_LOG_LEVEL="DEBUG"))
     try:
         assert server.initialize()["result"]["serverInfo"]["name"] == "wiro-seedream"
-        assert len(server.response(server.send("tools/list"))["result"]["tools"]) == 5
+        assert len(server.response(server.send("tools/list"))["result"]["tools"]) == 6
         call = server.response(
             server.send("tools/call", {"name": "generate_image", "arguments": {"prompt": "x"}})
         )["result"]

@@ -18,7 +18,7 @@ from wiro_seedream_mcp.config import ConfigError, Settings
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.journal import FILE_NAME, Journal
 from wiro_seedream_mcp.state import AppState
-from wiro_seedream_mcp.tools.generate import same_inputs
+from wiro_seedream_mcp.tools.common import same_inputs
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH, SeedreamInputs
 
 from .conftest import API_KEY, API_SECRET, connect, settings_for

@@ -50,7 +50,14 @@ def own(prop: dict[str, Any]) -> dict[str, Any]:
 async def test_tools_list_schemas_exactly(mode: str) -> None:
     async with connect(Settings(), mode) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert list(tools) == ["generate_image", "get_task", "kill_task", "cancel_task", "list_tasks"]
+    assert list(tools) == [
+        "generate_image",
+        "get_task",
+        "kill_task",
+        "cancel_task",
+        "list_tasks",
+        "estimate_cost",
+    ]
 
     gen = tools["generate_image"].input_schema
     props = gen["properties"]
@@ -110,6 +117,14 @@ async def test_tools_list_schemas_exactly(mode: str) -> None:
         token = next(name for name in schema["properties"] if name != "taskid")
         assert own(schema["properties"][token])["type"] == "string"
 
+    estimate = tools.pop("estimate_cost")
+    assert list(estimate.input_schema["properties"]) == ["size", "watermark", "guidanceScale", "seed"]
+    assert own(estimate.input_schema["properties"]["size"])["enum"] == SIZES
+    assert estimate.annotations is not None
+    assert estimate.annotations.read_only_hint is True
+    assert estimate.output_schema is not None
+    assert set(estimate.output_schema["properties"]) == {"usd", "source", "basis"}
+
     listing = tools.pop("list_tasks")
     limit = own(listing.input_schema["properties"]["limit"])
     assert (limit["type"], limit["minimum"], limit["maximum"], limit["default"]) == ("integer", 1, 100, 20)
@@ -127,6 +142,7 @@ async def test_tools_list_schemas_exactly(mode: str) -> None:
             "succeeded",
             "outputs",
             "totalcost",
+            "estimate",
             "elapsedseconds",
             "error",
         }
@@ -335,7 +351,7 @@ async def test_cancel_task_while_running_points_to_kill(
 
 async def test_missing_credentials(mode: str) -> None:
     async with connect(Settings(), mode) as client:
-        assert len((await client.list_tools()).tools) == 5
+        assert len((await client.list_tools()).tools) == 6
         for tool, arguments in [
             ("generate_image", {"prompt": "x"}),
             ("get_task", {"taskid": "1"}),
@@ -407,7 +423,7 @@ async def test_invalid_configuration_is_reported_by_every_tool(monkeypatch: pyte
     monkeypatch.setenv("WIRO_API_KEY", API_KEY)
     monkeypatch.setenv("WIRO_WAIT_TIMEOUT", "soon")
     async with Client(build_server()) as client:
-        assert len((await client.list_tools()).tools) == 5
+        assert len((await client.list_tools()).tools) == 6
         result = await client.call_tool("generate_image", {"prompt": "x"})
     assert result.is_error
     assert "configuration is invalid: WIRO_WAIT_TIMEOUT must be a number of seconds" in text_of(result)

@@ -28,7 +28,7 @@ from .config import ConfigError, Settings
 from .journal import Journal
 from .state import AppState
 from .stdio import StdinLines, stop_on_signal
-from .tools import generate, listing, tasks
+from .tools import generate, listing, spend, tasks
 
 log = logging.getLogger(__name__)
 
@@ -180,5 +180,6 @@ def build_server(settings: Settings | None = None) -> SeedreamServer:
     generate.register(server)
     tasks.register(server, settings.wait_timeout)
     listing.register(server)
-    register_catalog(server, journal)
+    spend.register(server)
+    register_catalog(server, journal, settings)
     return server

@@ -19,10 +19,12 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 from pydantic import BaseModel, Field
 
+from .budget import by_day, totals
+from .config import Settings
 from .follow import ANSWER_MARGIN
 from .journal import Journal, JournalEntry, JournalUnavailableError
 from .media import MediaError
-from .state import AppState, state_of
+from .state import AppState, owner_of, state_of
 from .wiro.errors import WiroError, WiroNotFoundError
 from .wiro.seedream import EXAMPLE_PROMPTS
 
@@ -49,9 +51,36 @@ class TaskSummary(BaseModel):
 
 class TaskList(BaseModel):
     tasks: list[TaskSummary] = Field(description="Recent tasks, newest first.")
+    spent_today: float | None = Field(
+        default=None, description="What this key's finished tasks cost today (local time), in USD."
+    )
+    spent_this_month: float | None = Field(
+        default=None, description="What this key's finished tasks cost this month, in USD."
+    )
     warnings: list[str] = Field(
         default_factory=list, description="Problems with the task journal, when there are any."
     )
+
+
+class SpendReport(BaseModel):
+    """Spend per day, and the limits that apply to it."""
+
+    today: float = Field(description="USD spent today (local time) on finished tasks.")
+    this_month: float = Field(description="USD spent this month on finished tasks.")
+    days: list[dict[str, Any]] = Field(description="Per local day, newest first: day, usd, tasks.")
+    budget_usd: float | None = Field(description="WIRO_BUDGET_USD, the daily limit, if set.")
+    max_task_usd: float | None = Field(description="WIRO_MAX_TASK_USD, the per-task limit, if set.")
+    confirm: str = Field(
+        description="WIRO_CONFIRM: never, always, or the amount above which the person is asked."
+    )
+
+
+async def spend_of(journal: Journal, owner: str) -> tuple[float, float] | None:
+    """(today, this month), or None when the journal cannot say."""
+    try:
+        return await totals(journal, owner)
+    except JournalUnavailableError:
+        return None
 
 
 def summarize(entry: JournalEntry) -> TaskSummary:
@@ -121,7 +150,9 @@ def view_of(entry: JournalEntry) -> TaskView:
     )
 
 
-def listing(entries: list[JournalEntry], warnings: list[str]) -> TaskList:
+def listing(
+    entries: list[JournalEntry], warnings: list[str], spend: tuple[float, float] | None = None
+) -> TaskList:
     """The entries as a task list that stays within :data:`LISTING_BUDGET`, saying so when cut."""
     tasks: list[TaskSummary] = []
     size = 0
@@ -135,7 +166,8 @@ def listing(entries: list[JournalEntry], warnings: list[str]) -> TaskList:
             ]
             break
         tasks.append(summary)
-    return TaskList(tasks=tasks, warnings=warnings)
+    today, month = spend if spend is not None else (None, None)
+    return TaskList(tasks=tasks, spent_today=today, spent_this_month=month, warnings=warnings)
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -170,7 +202,9 @@ async def _entry(state: AppState, taskid: str) -> JournalEntry:
     return entry
 
 
-def register_catalog(server: MCPServer[AppState], journal: Journal) -> None:
+def register_catalog(server: MCPServer[AppState], journal: Journal, settings: Settings) -> None:
+    owner = owner_of(settings)
+
     @server.resource(
         "wiro://tasks",
         name="recent-tasks",
@@ -183,8 +217,33 @@ def register_catalog(server: MCPServer[AppState], journal: Journal) -> None:
             entries = await journal.recent(RECENT)
         except JournalUnavailableError as exc:
             raise ResourceError(str(exc)) from exc
-        listed = listing(entries, journal.warnings())
+        listed = listing(entries, journal.warnings(), await spend_of(journal, owner))
         return listed.model_dump_json(indent=2)
+
+    @server.resource(
+        "wiro://spend",
+        name="spend",
+        title="Spend on Seedream tasks",
+        description="What this key's finished tasks cost per day (last 31 days), today and this month, "
+        "with the budget settings.",
+        mime_type="application/json",
+    )
+    async def spend() -> str:
+        try:
+            days = await by_day(journal, owner)
+        except JournalUnavailableError as exc:
+            raise ResourceError(str(exc)) from exc
+        today, month = await totals(journal, owner)
+        threshold = settings.confirm_above
+        confirm = "never" if threshold is None else "always" if threshold == 0 else f"above ${threshold:g}"
+        return SpendReport(
+            today=today,
+            this_month=month,
+            days=[{"day": d.day, "usd": d.usd, "tasks": d.tasks} for d in days],
+            budget_usd=settings.budget_usd,
+            max_task_usd=settings.max_task_usd,
+            confirm=confirm,
+        ).model_dump_json(indent=2)
 
     @server.resource(
         "wiro://tasks/{taskid}",

@@ -68,6 +68,12 @@ class Settings:
     download_hosts: tuple[str, ...] = ()
     # Seconds within which the same inputs return the task already started; 0 = always a new task.
     reuse_window: float = DEFAULT_REUSE_WINDOW
+    # The most this key may spend a day (local midnight to midnight), and on one task, in USD.
+    budget_usd: float | None = None
+    max_task_usd: float | None = None
+    # When to ask the person before a task starts: None = never, 0 = always, an amount = when the
+    # task's estimate or today's total with it would pass it.
+    confirm_above: float | None = None
     # Names of variables that were set but ignored, for `doctor` and the logs.
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -100,6 +106,9 @@ class Settings:
             state_dir=_directory("WIRO_STATE_DIR", _clean(env.get("WIRO_STATE_DIR"))) or default_state_dir(),
             download_hosts=_hosts(_clean(env.get("WIRO_DOWNLOAD_HOSTS"))),
             reuse_window=_reuse_window(_clean(env.get("WIRO_REUSE_WINDOW"))),
+            budget_usd=_dollars("WIRO_BUDGET_USD", _clean(env.get("WIRO_BUDGET_USD"))),
+            max_task_usd=_dollars("WIRO_MAX_TASK_USD", _clean(env.get("WIRO_MAX_TASK_USD"))),
+            confirm_above=_confirm(_clean(env.get("WIRO_CONFIRM"))),
             notes=tuple(notes),
         )
 
@@ -139,6 +148,32 @@ def _wait_timeout(raw: str | None) -> float:
             f"WIRO_WAIT_TIMEOUT must be between 0 and {MAX_WAIT_TIMEOUT:g} seconds; got {raw!r}"
         )
     return value
+
+
+def _dollars(name: str, raw: str | None) -> float | None:
+    """An amount in US dollars, above zero; None when unset."""
+    if raw is None:
+        return None
+    try:
+        value = float(raw.removeprefix("$"))
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be an amount of US dollars above 0, such as 5 or 0.50; got {raw!r}")
+    return value
+
+
+def _confirm(raw: str | None) -> float | None:
+    if raw is None or raw.lower() == "never":
+        return None
+    if raw.lower() == "always":
+        return 0.0
+    try:
+        return _dollars("WIRO_CONFIRM", raw)
+    except ConfigError:
+        raise ConfigError(
+            f"WIRO_CONFIRM must be 'never', 'always' or an amount of US dollars above 0; got {raw!r}"
+        ) from None
 
 
 def _reuse_window(raw: str | None) -> float:

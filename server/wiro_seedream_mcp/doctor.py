@@ -26,9 +26,11 @@ import httpx2 as httpx
 from .config import ConfigError, Settings
 from .console import say
 from .journal import inspect
+from .pricing import from_price_list
 from .state import wiro_client
 from .wiro.client import WiroClient
 from .wiro.errors import WiroAuthError, WiroConnectionError, WiroError, WiroNotFoundError
+from .wiro.seedream import DEFAULT_PROMPT, SeedreamInputs
 
 READY, NO_CREDENTIALS, BAD_CONFIG, UNREACHABLE, REFUSED = 0, 1, 2, 3, 4
 
@@ -69,6 +71,14 @@ def run_doctor() -> int:
     say(f"  {'WIRO_STATE_DIR':<18} {settings.state_dir}")
     reuse = f"{settings.reuse_window:g} s" if settings.reuse_window else "off (every call is a new task)"
     say(f"  {'WIRO_REUSE_WINDOW':<18} {reuse}")
+    for name, amount, unit in (
+        ("WIRO_BUDGET_USD", settings.budget_usd, " a day"),
+        ("WIRO_MAX_TASK_USD", settings.max_task_usd, " a task"),
+    ):
+        say(f"  {name:<18} {f'${amount:g}{unit}' if amount is not None else '(not set: no limit)'}")
+    threshold = settings.confirm_above
+    asks = "never" if threshold is None else "always" if threshold == 0 else f"above ${threshold:g}"
+    say(f"  {'WIRO_CONFIRM':<18} {asks}")
     for note in settings.notes:
         say(f"  note: {note}")
     if settings.wait_timeout > CLAUDE_DESKTOP_WAIT:
@@ -161,6 +171,7 @@ async def _probe(client: WiroClient, settings: Settings) -> list[tuple[int, str]
         await client.detail(taskid=PROBE_TASK)
     except WiroNotFoundError:
         say(f"  credentials: accepted on a {mode}")
+        say(f"  price: {await _price(client)}")
         return []
     except WiroAuthError as exc:
         say(f"  credentials: REFUSED on a {mode}: {exc.message}")
@@ -183,6 +194,18 @@ async def _probe(client: WiroClient, settings: Settings) -> list[tuple[int, str]
         return [(REFUSED, "Wiro answered the credentials check with an error (above).")]
     say(f"  credentials: Wiro answered the check of task {PROBE_TASK} as if it existed; assuming accepted")
     return []
+
+
+async def _price(client: WiroClient) -> str:
+    """The model's price as Wiro's catalogue gives it, for a default 1024x1024 image."""
+    try:
+        tool = await client.tool_detail()
+    except WiroError as exc:
+        return f"Wiro did not give it ({exc}); estimates will come from past tasks"
+    found = from_price_list(tool, SeedreamInputs(prompt=DEFAULT_PROMPT))
+    if found is None or found.usd is None:
+        return "Wiro's catalogue gives none for this model; estimates will come from past tasks"
+    return f"about ${found.usd:.4g} for a 1024x1024 image ({found.basis})"
 
 
 async def _socket_check(http: httpx.AsyncClient, url: str | None) -> str:

@@ -17,12 +17,13 @@ cannot be read is skipped with a warning. Reads that fail raise :class:`JournalU
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +34,7 @@ from pydantic import ValidationError
 from .records import (
     ACCEPTED,
     FILE_NAME,
+    RELEASE,
     SCHEMA,
     SELECT,
     UPDATED,
@@ -49,6 +51,19 @@ __all__ = ["FILE_NAME", "Journal", "JournalEntry", "JournalUnavailableError", "i
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT: the write lock is taken first, so a check and the write it
+    allows cannot be split by another process."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 class JournalUnavailableError(Exception):
@@ -206,18 +221,53 @@ class Journal:
         if not self.read_only:
             self.write_problem = None
 
-    async def accepted(self, taskid: str, token: str, parameters: dict[str, Any], owner: str = "") -> None:
+    async def accepted(
+        self,
+        taskid: str,
+        token: str,
+        parameters: dict[str, Any],
+        owner: str = "",
+        *,
+        estimate: float | None = None,
+        reservation: str | None = None,
+    ) -> None:
         """Record a task the moment Wiro accepted it. ``owner`` tells whose account it was started
-        on (a hash, see :attr:`AppState.owner`), so that tasks are only ever reused by their owner."""
+        on (a hash, see :attr:`AppState.owner`), so that tasks are only ever reused by their owner;
+        ``estimate`` is what it is expected to cost, which takes the place of the budget
+        ``reservation`` made for it (in the same transaction)."""
         now = time.time()
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                ACCEPTED,
-                (taskid, token, json.dumps(parameters), now, now, "task_queue", owner),
-            )
+            with _transaction(conn):
+                conn.execute(
+                    ACCEPTED,
+                    (taskid, token, json.dumps(parameters), now, now, "task_queue", owner, estimate),
+                )
+                if reservation is not None:
+                    conn.execute(RELEASE, (reservation,))
 
         await self._write(write)
+
+    async def release(self, reservation: str) -> None:
+        """Give back a budget reservation whose task was never started."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(RELEASE, (reservation,))
+
+        await self._write(write)
+
+    async def checked(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``work`` in one write transaction, which no other process can interleave with; raises
+        :class:`JournalUnavailableError` when the journal cannot do it."""
+
+        def run(conn: sqlite3.Connection) -> _T:
+            with _transaction(conn):
+                return work(conn)
+
+        try:
+            return await self._thread(run)
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalUnavailableError(f"the task journal {self.where} cannot be written ({exc})") from exc
 
     async def update(self, task: Task, *, error: str | None = None) -> None:
         """Store the task's latest Detail record (status, outputs, cost)."""

@@ -32,9 +32,16 @@ CREATE TABLE IF NOT EXISTS tasks (
     saved TEXT NOT NULL DEFAULT '{}',
     cost TEXT,
     error TEXT,
-    owner TEXT NOT NULL DEFAULT ''
+    owner TEXT NOT NULL DEFAULT '',
+    estimate REAL
 );
 CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created DESC);
+CREATE TABLE IF NOT EXISTS reservations (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    usd REAL NOT NULL,
+    created REAL NOT NULL
+);
 """
 
 
@@ -111,6 +118,8 @@ def prepare(conn: sqlite3.Connection, attempts: int = 50) -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
     if "taskid" in columns and "owner" not in columns:  # a journal from before owners were kept
         conn.execute("ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+    if "taskid" in columns and "estimate" not in columns:  # from before estimates were kept
+        conn.execute("ALTER TABLE tasks ADD COLUMN estimate REAL")
     conn.execute(f"{SELECT} LIMIT 0").fetchall()  # a foreign table named tasks shows here
 
 
@@ -120,9 +129,11 @@ def foreign(exc: sqlite3.OperationalError) -> bool:
 
 
 ACCEPTED = """
-INSERT INTO tasks (taskid, token, parameters, created, updated, status, owner) VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO tasks (taskid, token, parameters, created, updated, status, owner, estimate)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(taskid) DO UPDATE SET token = excluded.token, updated = excluded.updated
 """
+RELEASE = "DELETE FROM reservations WHERE id = ?"
 UPDATED = """
 INSERT INTO tasks (taskid, token, created, updated, status, done, succeeded, outputs, cost, error)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

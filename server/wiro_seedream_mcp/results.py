@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from .config import Settings
 from .delivery import Delivered
+from .pricing import CostEstimate
 from .wiro.models import Task, TaskStatus
 
 
@@ -31,6 +32,9 @@ class TaskResult(BaseModel):
     succeeded: bool = Field(description="True when the task ended with its images.")
     outputs: list[OutputFile] = Field(description="The produced images.")
     totalcost: float | None = Field(description="What Wiro charged for the task, in US dollars.")
+    estimate: CostEstimate | None = Field(
+        default=None, description="What the task was expected to cost before it started, and on what basis."
+    )
     elapsedseconds: float | None = Field(description="Seconds the task ran, as Wiro reports it.")
     error: str | None = Field(description="Why the task failed or the call did not finish, if it did.")
     next: str | None = Field(description="What to do next, when there is something to do.")
@@ -63,6 +67,7 @@ def task_result(
     lead: str | None = None,
     delivered: dict[str, Delivered] | None = None,
     warnings: list[str] | None = None,
+    estimate: CostEstimate | None = None,
 ) -> CallToolResult:
     """Build the tool result for ``task``.
 
@@ -83,6 +88,7 @@ def task_result(
         succeeded=task.succeeded,
         outputs=_output_files(task, delivered),
         totalcost=float(task.totalcost) if task.totalcost is not None else None,
+        estimate=estimate,
         elapsedseconds=task.elapsedseconds,
         error=error,
         next=next_step,
@@ -121,10 +127,14 @@ def _summary(task: Task, result: TaskResult, lead: str | None) -> str:
     facts = []
     if task.elapsedseconds:
         facts.append(f"ran {task.elapsedseconds:g} s")
+    estimated = result.estimate
     if task.totalcost is not None and task.done:
-        facts.append(f"cost ${task.totalcost.normalize():f}")
+        guess = f" (estimated ${estimated.usd:.4g})" if estimated and estimated.usd is not None else ""
+        facts.append(f"cost ${task.totalcost.normalize():f}{guess}")
     if facts:
         lines.append("It " + ", ".join(facts) + ".")
+    elif estimated is not None and estimated.usd is not None:
+        lines.append(f"Estimated cost: ${estimated.usd:.4g} ({estimated.basis}).")
     if result.error:
         lines.append(f"Error: {result.error}")
     for output in result.outputs:

@@ -19,6 +19,7 @@ from .cancels import CancelReasons
 from .config import Settings
 from .delivery import Delivery
 from .journal import Journal
+from .pricing import PriceBook
 from .wiro.client import WiroClient
 from .wiro.signing import WiroAuth
 
@@ -47,6 +48,12 @@ def wiro_client(http: httpx.AsyncClient, settings: Settings) -> WiroClient | Non
     return WiroClient(http, base_url=settings.base_url, auth=WiroAuth(settings.api_key, settings.api_secret))
 
 
+def owner_of(settings: Settings) -> str:
+    """A hash of the API's address and key (never the key itself): whose tasks these are."""
+    key = settings.api_key.get_secret_value() if settings.api_key else ""
+    return hashlib.sha256(f"{settings.base_url}\n{key}".encode()).hexdigest()[:24]
+
+
 @dataclass
 class AppState:
     settings: Settings
@@ -55,6 +62,7 @@ class AppState:
     cancels: CancelReasons = field(default_factory=CancelReasons)
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
     _wiro: WiroClient | None = field(default=None, repr=False)
+    _prices: PriceBook | None = field(default=None, repr=False)
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -70,14 +78,21 @@ class AppState:
         return self._wiro
 
     @property
+    def prices(self) -> PriceBook:
+        """The model's price, read from Wiro on first use (never at start-up)."""
+        if self._prices is None:
+            wiro = self.wiro
+            self._prices = PriceBook(wiro.tool_detail if wiro is not None else None, self.journal)
+        return self._prices
+
+    @property
     def delivery(self) -> Delivery:
         return Delivery(self.http, self.settings, self.journal)
 
     @property
     def owner(self) -> str:
         """Whose tasks these are: a hash of the API's address and key (never the key itself)."""
-        key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
-        return hashlib.sha256(f"{self.settings.base_url}\n{key}".encode()).hexdigest()[:24]
+        return owner_of(self.settings)
 
     def client(self) -> WiroClient:
         wiro = self.wiro

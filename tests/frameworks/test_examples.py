@@ -28,7 +28,7 @@ def test_example_runs_without_a_key(script: str, module: str, group: str, tmp_pa
     assert "server: the built-in emulator" in out
     assert IMAGE.search(out), out
     if "tools:" in out:
-        assert "tools: generate_image, get_task, kill_task, cancel_task, list_tasks" in out
+        assert "tools: generate_image, get_task, kill_task, cancel_task, list_tasks, estimate_cost" in out
 
 
 def test_langgraph_example_runs_without_a_key(tmp_path: Path) -> None:

@@ -33,7 +33,14 @@ def test_converted_result_offers_no_local_file_as_an_image(
         "WIRO_OUTPUT_DIR": str(tmp_path / "images"),
     }
     report = json.loads(run_script(python, CHECK, env, sys.executable))
-    assert report["tools"] == ["generate_image", "get_task", "kill_task", "cancel_task", "list_tasks"]
+    assert report["tools"] == [
+        "generate_image",
+        "get_task",
+        "kill_task",
+        "cancel_task",
+        "list_tasks",
+        "estimate_cost",
+    ]
     assert all(report["strict"].values())
     assert report["required"] == report["properties"], "strict mode requires every property"
 

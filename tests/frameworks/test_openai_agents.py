@@ -80,7 +80,14 @@ async def test_strict_conversion_of_every_tool_fed_every_property(
             tool.name: MCPUtil.to_function_tool(tool, agents_server, convert_schemas_to_strict=True)
             for tool in tools
         }
-        assert list(strict) == ["generate_image", "get_task", "kill_task", "cancel_task", "list_tasks"]
+        assert list(strict) == [
+            "generate_image",
+            "get_task",
+            "kill_task",
+            "cancel_task",
+            "list_tasks",
+            "estimate_cost",
+        ]
         assert all(tool.strict_json_schema for tool in strict.values())
         schemas = {name: tool.params_json_schema for name, tool in strict.items()}
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
@@ -15,10 +17,20 @@ from ..results import TaskResult, task_result
 from ..state import AppState
 from ..wiro.errors import WiroError
 from ..wiro.models import Task
+from ..wiro.seedream import SeedreamInputs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ANSWER_MARGIN", "TaskOutcome", "finished", "follower", "journal_entry", "left", "tool_error"]
+__all__ = [
+    "ANSWER_MARGIN",
+    "TaskOutcome",
+    "finished",
+    "follower",
+    "journal_entry",
+    "left",
+    "same_inputs",
+    "tool_error",
+]
 
 TaskOutcome = Annotated[CallToolResult, TaskResult]
 
@@ -63,3 +75,21 @@ async def finished(state: AppState, task: Task, *, until: float, **options: Any)
     entry = await journal_entry(state.journal, task.id)
     delivered = await state.delivery.deliver(task, entry, until=until)
     return task_result(task, delivered=delivered, **options)
+
+
+async def same_inputs(state: AppState, inputs: SeedreamInputs) -> JournalEntry | None:
+    """A task this server started within the reuse window with exactly these inputs that is still
+    running or ended with its image; None when there is none (or the seed is random)."""
+    window = state.settings.reuse_window
+    if window <= 0 or inputs.seed == 0:
+        return None
+    wire = json.loads(json.dumps(inputs.to_wire()))
+    try:
+        recent = await state.journal.started_since(time.time() - window, state.owner)
+    except JournalUnavailableError as exc:
+        log.warning("%s", exc)
+        return None
+    for entry in recent:
+        if entry.parameters == wire and (not entry.done or (entry.succeeded and entry.outputs)):
+            return entry
+    return None

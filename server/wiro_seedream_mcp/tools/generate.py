@@ -1,21 +1,24 @@
 """``generate_image``: start one paid task, follow it to its image, and never lose it."""
 
 # No `from __future__ import annotations`: the tool signature is evaluated at registration.
-import json
 import logging
 import time
 from typing import Annotated
 
 import anyio
+from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.resolve import Resolve
 from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 
 from ..arguments import one_line
+from ..budget import BudgetError, reserve
 from ..cancels import is_time_limit
 from ..follow import stop_quietly
 from ..journal import JournalEntry, JournalUnavailableError
+from ..pricing import CostEstimate
 from ..results import pending_hint, task_result
 from ..state import AppState, state_of
 from ..wiro.client import WiroClient
@@ -34,7 +37,8 @@ from ..wiro.seedream import (
     SizeParam,
     Watermark,
 )
-from .common import ANSWER_MARGIN, TaskOutcome, finished, follower, left, tool_error
+from .common import ANSWER_MARGIN, TaskOutcome, finished, follower, left, same_inputs, tool_error
+from .confirm import StartTask, confirmation, refusal_of
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +96,20 @@ async def _look_for(client: WiroClient, exc: WiroRunUnknownError, until: float) 
     return None
 
 
-async def start(state: AppState, inputs: SeedreamInputs, until: float) -> tuple[RunReceipt, list[str]]:
-    """Send Run once and journal the task it started. Call this shielded from cancellation:
-    once Run is sent, its answer carries the id of a paid task, needed to stop it and never to lose it.
+async def start(
+    state: AppState, inputs: SeedreamInputs, until: float, estimate: CostEstimate
+) -> tuple[RunReceipt, list[str]]:
+    """Check the spend limits, send Run once and journal the task it started. Call this shielded
+    from cancellation: once Run is sent, its answer carries the id of a paid task, needed to stop
+    it and never to lose it.
     """
     client = state.client()
+    try:
+        reservation = await reserve(state.journal, state.settings, state.owner, estimate)
+    except BudgetError as exc:
+        raise ToolError(str(exc)) from exc
+    except JournalUnavailableError as exc:
+        raise ToolError(f"{exc}: the spend limits cannot be counted, so nothing was started") from exc
     warnings: list[str] = []
     receipt: RunReceipt | None = None
     with anyio.move_on_after(left(until)):
@@ -111,30 +124,21 @@ async def start(state: AppState, inputs: SeedreamInputs, until: float) -> tuple[
                 f"Wiro's answer to Run was broken ({exc}); the task was found by asking Wiro for it"
             )
         except WiroError as exc:
+            if reservation is not None:  # refused: nothing was started, nothing is held
+                await state.journal.release(reservation)
             raise tool_error(exc, "start the task") from exc
     if receipt is None:
         raise may_have_started("Wiro did not answer the Run request in time")
     # From here on the task exists and is paid for: the journal has it before anything else.
-    await state.journal.accepted(receipt.taskid, receipt.socketaccesstoken, inputs.to_wire(), state.owner)
+    await state.journal.accepted(
+        receipt.taskid,
+        receipt.socketaccesstoken,
+        inputs.to_wire(),
+        state.owner,
+        estimate=estimate.usd,
+        reservation=reservation,
+    )
     return receipt, warnings
-
-
-async def same_inputs(state: AppState, inputs: SeedreamInputs) -> JournalEntry | None:
-    """A task this server started within the reuse window with exactly these inputs that is still
-    running or ended with its image; None when there is none (or the seed is random)."""
-    window = state.settings.reuse_window
-    if window <= 0 or inputs.seed == 0:
-        return None
-    wire = json.loads(json.dumps(inputs.to_wire()))
-    try:
-        recent = await state.journal.started_since(time.time() - window, state.owner)
-    except JournalUnavailableError as exc:
-        log.warning("%s", exc)
-        return None
-    for entry in recent:
-        if entry.parameters == wire and (not entry.done or (entry.succeeded and entry.outputs)):
-            return entry
-    return None
 
 
 async def reuse(state: AppState, entry: JournalEntry, until: float) -> Task | None:
@@ -181,6 +185,7 @@ def register(server: MCPServer[AppState]) -> None:
     )
     async def generate_image(
         ctx: Context[AppState],
+        confirmed: Annotated[ElicitationResult[StartTask], Resolve(confirmation)],
         prompt: Prompt,
         size: SizeParam = DEFAULT_SIZE,
         watermark: Watermark = DEFAULT_WATERMARK,
@@ -203,24 +208,30 @@ def register(server: MCPServer[AppState]) -> None:
             raise ToolError(one_line(exc, SeedreamInputs.model_json_schema())) from exc
         state = state_of(ctx)
         client = state.client()
+        refused = refusal_of(confirmed)
+        if refused is not None:
+            raise ToolError(refused)
         waiting = state.settings.wait_timeout if wait else 0.0
         began = anyio.current_time()
         until = began + waiting + ANSWER_MARGIN
         lead: str | None = None
         accepted: Task | None = None
         warnings: list[str] = []
+        estimate = await state.prices.estimate(inputs, state.owner)
         entry = None if new_task else await same_inputs(state, inputs)
         if entry is not None:
             accepted = await reuse(state, entry, until - 1.0)
             lead = reused_lead(entry) if accepted is not None else None
         if accepted is None:
             with anyio.CancelScope(shield=True):
-                receipt, warnings = await start(state, inputs, until - 1.0)
+                receipt, warnings = await start(state, inputs, until - 1.0, estimate)
             accepted = Task(
                 id=receipt.taskid, socketaccesstoken=receipt.socketaccesstoken, status=TaskStatus.QUEUE
             )
         if accepted.done:
-            return await finished(state, accepted, until=until, lead=lead, warnings=warnings)
+            return await finished(
+                state, accepted, until=until, lead=lead, warnings=warnings, estimate=estimate
+            )
         watcher = follower(ctx, state, accepted)
         try:
             await anyio.lowlevel.checkpoint()  # a cancellation that came during Run lands here
@@ -230,6 +241,7 @@ def register(server: MCPServer[AppState]) -> None:
                     lead=lead or "Task started.",
                     next_step=pending_hint(accepted, state.settings),
                     warnings=warnings,
+                    estimate=estimate,
                 )
             await watcher.note(accepted.status or TaskStatus.QUEUE)
             task = await watcher.wait(max(0.0, began + waiting - anyio.current_time()))
@@ -254,15 +266,23 @@ def register(server: MCPServer[AppState]) -> None:
                 error=f"the task was started, but checking on it failed: {exc}",
                 next_step=pending_hint(accepted, state.settings),
                 warnings=warnings,
+                estimate=estimate,
             )
         warnings.extend(watcher.warnings)
         if task.done:
             return await finished(
-                state, task, until=until, cancelled_is_error=True, lead=lead, warnings=warnings
+                state,
+                task,
+                until=until,
+                cancelled_is_error=True,
+                lead=lead,
+                warnings=warnings,
+                estimate=estimate,
             )
         return task_result(
             task,
             lead=lead,
             next_step=pending_hint(task, state.settings, waited=waiting),
             warnings=warnings,
+            estimate=estimate,
         )

@@ -8,7 +8,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from ..catalog import TaskList, describe_entry, listing
+from ..catalog import TaskList, describe_entry, listing, spend_of
 from ..journal import JournalUnavailableError
 from ..state import AppState, state_of
 
@@ -31,15 +31,19 @@ def register(server: MCPServer[AppState]) -> None:
             Field(strict=True, ge=1, le=100, title="Limit", description="How many tasks to list, 1 to 100."),
         ] = 20,
     ) -> Annotated[CallToolResult, TaskList]:
+        state = state_of(ctx)
         try:
-            entries = await state_of(ctx).journal.recent(limit)
+            entries = await state.journal.recent(limit)
         except JournalUnavailableError as exc:
             raise ToolError(f"{exc}. Fix or move the file, or set WIRO_STATE_DIR to another folder.") from exc
-        listed = listing(entries, [])
+        spend = await spend_of(state.journal, state.owner)
+        listed = listing(entries, [], spend)
         lines = (
             [f"{len(listed.tasks)} recent task(s), newest first:"] if entries else ["No tasks recorded yet."]
         )
         lines.extend(describe_entry(item) for item in listed.tasks)
+        if spend is not None:
+            lines.append(f"Spent on finished tasks: ${spend[0]:.4g} today, ${spend[1]:.4g} this month.")
         lines.extend(f"Warning: {warning}" for warning in listed.warnings)
         return CallToolResult(
             content=[TextContent(text="\n".join(lines))], structured_content=listed.model_dump(mode="json")

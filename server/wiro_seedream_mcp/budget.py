@@ -1,0 +1,158 @@
+"""The spend limits the person sets: ``WIRO_MAX_TASK_USD`` for one task, ``WIRO_BUDGET_USD`` a day.
+
+Before ``Run``, what this key spent today (the real cost of its finished tasks), plus what its
+running tasks may still cost (their estimates), plus what tasks about to start have reserved,
+plus this task's estimate must stay within the budget. The check and the reservation are one
+write transaction in the task journal, so server processes sharing the journal cannot both take
+the last dollars. The reservation becomes the task's journaled estimate when Wiro accepts it,
+and is given back when nothing was started; one whose fate is unknown (Run's answer was lost)
+is kept until it expires.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from .config import Settings
+from .journal import Journal
+from .pricing import CostEstimate
+
+# A reservation outlives any Run by far; one left behind (a crash before the journal heard
+# back) stops counting after this long.
+RESERVATION_TTL = 120.0
+
+# Finished tasks at their real cost; running ones at their estimate, or their cost so far when
+# that is more.
+_SPENT = """
+SELECT COALESCE(SUM(CASE WHEN done = 1 THEN CAST(COALESCE(cost, '0') AS REAL) ELSE 0 END), 0),
+       COALESCE(SUM(CASE WHEN done = 1 THEN 0
+                         ELSE MAX(COALESCE(estimate, 0), CAST(COALESCE(cost, '0') AS REAL)) END), 0),
+       COALESCE(SUM(1 - done), 0)
+FROM tasks WHERE owner = ? AND created >= ?
+"""
+_RESERVED = "SELECT COALESCE(SUM(usd), 0), COUNT(*) FROM reservations WHERE owner = ? AND created >= ?"
+_EXPIRE = "DELETE FROM reservations WHERE created < ?"
+_RESERVE = "INSERT INTO reservations (id, owner, usd, created) VALUES (?, ?, ?, ?)"
+
+
+class BudgetError(Exception):
+    """Why a task may not start, in one line naming the numbers and the setting to change."""
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Today's spend of one key: finished tasks, and what running or starting tasks may cost."""
+
+    finished: float
+    held: float
+    running: int
+
+
+def day_start(now: float | None = None) -> float:
+    """Local midnight of the day ``now`` (a ``time.time()`` value) falls in."""
+    moment = datetime.fromtimestamp(time.time() if now is None else now).astimezone()
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def _spend(conn: sqlite3.Connection, owner: str, since: float) -> Spend:
+    finished, running_cost, running = conn.execute(_SPENT, (owner, since)).fetchone()
+    reserved, starting = conn.execute(_RESERVED, (owner, time.time() - RESERVATION_TTL)).fetchone()
+    return Spend(
+        finished=float(finished),
+        held=float(running_cost) + float(reserved),
+        running=int(running) + int(starting),
+    )
+
+
+def _usd(value: float) -> str:
+    return f"${value:.2f}" if value >= 0.1 else f"${value:.4f}"
+
+
+async def today(journal: Journal, owner: str) -> Spend:
+    """What ``owner`` has spent and holds today."""
+    return await journal.checked(lambda conn: _spend(conn, owner, day_start()))
+
+
+async def reserve(journal: Journal, settings: Settings, owner: str, estimate: CostEstimate) -> str | None:
+    """Check the limits for one more task and hold its estimate; the reservation's id, or None when
+    no daily budget is set. Raises :class:`BudgetError` with nothing held."""
+    usd = estimate.usd
+    limited = settings.budget_usd is not None or settings.max_task_usd is not None
+    if limited and usd is None:
+        setting = "WIRO_BUDGET_USD" if settings.budget_usd is not None else "WIRO_MAX_TASK_USD"
+        raise BudgetError(
+            f"{setting} is set, but what this task would cost is not known ({estimate.basis}), so it "
+            f"was not started; unset {setting} to start tasks without a known price"
+        )
+    if usd is not None and settings.max_task_usd is not None and usd > settings.max_task_usd:
+        raise BudgetError(
+            f"this task is estimated at {_usd(usd)} ({estimate.basis}), more than WIRO_MAX_TASK_USD "
+            f"({_usd(settings.max_task_usd)}); nothing was started: raise WIRO_MAX_TASK_USD to allow it"
+        )
+    budget = settings.budget_usd
+    if budget is None or usd is None:
+        return None
+    reservation = uuid.uuid4().hex
+
+    def check_and_hold(conn: sqlite3.Connection) -> Spend | None:
+        now = time.time()
+        conn.execute(_EXPIRE, (now - RESERVATION_TTL,))
+        spend = _spend(conn, owner, day_start(now))
+        if spend.finished + spend.held + usd > budget + 1e-9:
+            return spend
+        conn.execute(_RESERVE, (reservation, owner, usd, now))
+        return None
+
+    refused = await journal.checked(check_and_hold)
+    if refused is not None:
+        left = max(0.0, budget - refused.finished - refused.held)
+        raise BudgetError(
+            f"WIRO_BUDGET_USD is {_usd(budget)} a day: {_usd(refused.finished)} spent today, "
+            f"{_usd(refused.held)} held by {refused.running} running or starting task(s), {_usd(left)} "
+            f"left, and this task is estimated at {_usd(usd)} ({estimate.basis}); nothing was started: "
+            "raise WIRO_BUDGET_USD to allow it, or wait for tomorrow"
+        )
+    return reservation
+
+
+_BY_DAY = """
+SELECT date(created, 'unixepoch', 'localtime') AS day,
+       COALESCE(SUM(CAST(COALESCE(cost, '0') AS REAL)), 0), COUNT(*)
+FROM tasks WHERE owner = ? AND created >= ? AND done = 1
+GROUP BY day ORDER BY day DESC
+"""
+
+
+@dataclass(frozen=True)
+class DaySpend:
+    day: str
+    usd: float
+    tasks: int
+
+
+def month_start(now: float | None = None) -> float:
+    """Local midnight of the first day of the month ``now`` falls in."""
+    moment = datetime.fromtimestamp(time.time() if now is None else now).astimezone()
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+async def by_day(journal: Journal, owner: str, days: int = 31) -> list[DaySpend]:
+    """What ``owner``'s finished tasks cost, per local day, newest first, over the last ``days``."""
+    since = min(day_start() - (days - 1) * 86_400, month_start())
+    rows = await journal.checked(lambda conn: conn.execute(_BY_DAY, (owner, since)).fetchall())
+    return [DaySpend(day=str(day), usd=float(usd), tasks=int(count)) for day, usd, count in rows]
+
+
+async def totals(journal: Journal, owner: str) -> tuple[float, float]:
+    """(today, this month): what ``owner``'s finished tasks cost, in USD."""
+    days = await by_day(journal, owner)
+    today_key = datetime.fromtimestamp(time.time()).astimezone().strftime("%Y-%m-%d")
+    month_key = today_key[:7]
+    return (
+        sum(d.usd for d in days if d.day == today_key),
+        sum(d.usd for d in days if d.day.startswith(month_key)),
+    )

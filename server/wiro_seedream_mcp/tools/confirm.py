@@ -1,0 +1,101 @@
+"""``WIRO_CONFIRM``: the person, not the model, says yes before a paid task starts.
+
+A resolver of ``generate_image`` (``mcp.server.mcpserver.resolve``) runs before the tool body. When
+the setting applies it asks the person through the client (elicitation: mid-call on older
+protocols, an ``InputRequiredResult`` round on 2026-07-28) with the prompt, the size and the
+estimate. A client that cannot ask gets a refusal naming the setting: the model can never answer
+in the person's place, since no tool argument carries the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.resolve import Elicit
+from pydantic import BaseModel, Field, ValidationError
+
+from ..budget import today
+from ..journal import JournalUnavailableError
+from ..state import AppState, state_of
+from ..wiro.seedream import SeedreamInputs
+from .common import same_inputs
+
+PROMPT_SHOWN = 200
+
+
+class StartTask(BaseModel):
+    """The person's answer."""
+
+    start: bool = Field(
+        title="Start this task", description="Start it on Wiro; it is charged to your balance."
+    )
+
+
+@dataclass(frozen=True)
+class NotAsked:
+    """No question was put: none was needed, or (``refusal``) the client cannot ask one."""
+
+    refusal: str | None = None
+
+
+async def confirmation(
+    ctx: Context[AppState],
+    prompt: str,
+    size: str,
+    watermark: bool,
+    guidanceScale: float,  # noqa: N803 - Wiro's field name
+    seed: int,
+    callbackUrl: str | None,  # noqa: N803 - Wiro's field name
+    new_task: bool,
+) -> NotAsked | Elicit[StartTask]:
+    state = state_of(ctx)
+    threshold = state.settings.confirm_above
+    if threshold is None:
+        return NotAsked()
+    try:
+        inputs = SeedreamInputs(
+            prompt=prompt,
+            size=size,
+            watermark=watermark,
+            guidanceScale=guidanceScale,
+            seed=seed,
+            callbackUrl=callbackUrl,
+        )
+    except ValidationError:
+        return NotAsked()  # the tool refuses these inputs in one line, before asking anything
+    if not new_task and await same_inputs(state, inputs) is not None:
+        return NotAsked()  # the task already started is returned: nothing new is paid
+    estimate = await state.prices.estimate(inputs, state.owner)
+    if threshold > 0 and estimate.usd is not None and estimate.usd <= threshold:
+        try:
+            spend = await today(state.journal, state.owner)
+        except JournalUnavailableError:
+            spend = None
+        if spend is not None and spend.finished + spend.held + estimate.usd <= threshold:
+            return NotAsked()
+    capabilities = ctx.client_capabilities
+    if capabilities is None or capabilities.elicitation is None:
+        higher = " or a higher amount" if threshold > 0 else ""
+        return NotAsked(
+            "WIRO_CONFIRM asks the person before a paid task starts, and this client cannot ask "
+            f"(it does not support elicitation); nothing was started. Set WIRO_CONFIRM=never{higher} "
+            "where the server is started to allow it"
+        )
+    shown = prompt if len(prompt) <= PROMPT_SHOWN else prompt[: PROMPT_SHOWN - 3] + "..."
+    cost = f"about ${estimate.usd:.4g} ({estimate.basis})" if estimate.usd is not None else "not known"
+    return Elicit(f"Start a paid Seedream task? Prompt: {shown!r}; size {size}; cost {cost}.", StartTask)
+
+
+def refusal_of(outcome: ElicitationResult[StartTask]) -> str | None:
+    """None when the task may start; otherwise why not, in one line."""
+    if isinstance(outcome, AcceptedElicitation):
+        data = outcome.data
+        if isinstance(data, NotAsked):
+            return data.refusal
+        if isinstance(data, StartTask) and data.start:
+            return None
+        return "The person did not confirm the task, so it was not started and nothing was paid."
+    how = "declined" if outcome.action == "decline" else "cancelled"
+    return f"The person {how} the confirmation, so the task was not started and nothing was paid."

@@ -1,0 +1,54 @@
+"""``estimate_cost``: what a generate_image call with these inputs would cost, without starting it."""
+
+# No `from __future__ import annotations`: the tool signature is evaluated at registration.
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+
+from ..pricing import CostEstimate
+from ..state import AppState, state_of
+from ..wiro.seedream import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_PROMPT,
+    DEFAULT_SEED,
+    DEFAULT_SIZE,
+    DEFAULT_WATERMARK,
+    GuidanceScale,
+    Seed,
+    SeedreamInputs,
+    SizeParam,
+    Watermark,
+)
+
+
+def register(server: MCPServer[AppState]) -> None:
+    @server.tool(
+        name="estimate_cost",
+        title="Estimate what an image costs",
+        description=(
+            "What one generate_image task with these inputs is expected to cost, in US dollars, and "
+            "where the figure comes from (Wiro's price for the model, or the average of recent tasks). "
+            "Starts nothing and costs nothing."
+        ),
+        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
+    )
+    async def estimate_cost(
+        ctx: Context[AppState],
+        size: SizeParam = DEFAULT_SIZE,
+        watermark: Watermark = DEFAULT_WATERMARK,
+        guidanceScale: GuidanceScale = DEFAULT_GUIDANCE,  # noqa: N803 - Wiro's field name
+        seed: Seed = DEFAULT_SEED,
+    ) -> Annotated[CallToolResult, CostEstimate]:
+        state = state_of(ctx)
+        inputs = SeedreamInputs(
+            prompt=DEFAULT_PROMPT, size=size, watermark=watermark, guidanceScale=guidanceScale, seed=seed
+        )
+        estimate = await state.prices.estimate(inputs, state.owner)
+        if estimate.usd is None:
+            text = f"The cost of a {size} image is not known yet: {estimate.basis}."
+        else:
+            text = f"A {size} image is expected to cost ${estimate.usd:.4g} ({estimate.basis})."
+        return CallToolResult(
+            content=[TextContent(text=text)], structured_content=estimate.model_dump(mode="json")
+        )
