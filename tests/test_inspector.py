@@ -48,6 +48,7 @@ def test_inspector_lists_tools_and_generates_an_image(emulator: EmulatorServer, 
         "kill_task",
         "cancel_task",
         "list_tasks",
+        "estimate_cost",
     ]
     called = inspect(
         inspector,

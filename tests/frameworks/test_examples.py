@@ -34,7 +34,7 @@ def test_example_runs_without_a_key(script: str, module: str, group: str, tmp_pa
 def test_langgraph_example_runs_without_a_key(tmp_path: Path) -> None:
     python = need_langchain()
     out = run_script(python, LANGCHAIN / "langgraph_agent.py", base_env(WIRO_STATE_DIR=str(tmp_path)))
-    assert "strict schemas: 5" in out
+    assert "strict schemas: 6" in out
     [answer] = [line for line in out.splitlines() if line.startswith("answer:")]
     assert IMAGE.search(answer), out
 

@@ -1,5 +1,5 @@
 """langchain-mcp-adapters (in the langchain example's own environment, MCP SDK 1.x) against
-the emulator: strict schemas for all five tools, and nothing a model cannot open (a saved file's
+the emulator: strict schemas for all six tools, and nothing a model cannot open (a saved file's
 file:// link) offered to it as an image once the result is converted to OpenAI messages."""
 
 from __future__ import annotations

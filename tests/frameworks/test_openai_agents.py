@@ -1,5 +1,5 @@
 """openai-agents' MCPServerStdio against the emulator: its 5 s limit never costs an image, and its
-strict schema conversion of all five tools, fed every property, gets an answer from each."""
+strict schema conversion of all six tools, fed every property, gets an answer from each."""
 
 from __future__ import annotations
 
@@ -101,6 +101,7 @@ async def test_strict_conversion_of_every_tool_fed_every_property(
         taskid = running["taskid"]
         assert (await call("get_task", taskid=taskid))["taskid"] == taskid
         assert [t["taskid"] for t in (await call("list_tasks"))["tasks"]] == [taskid]
+        assert (await call("estimate_cost", size="720x1280"))["usd"] == 0.03
         assert (await call("kill_task", taskid=taskid))["taskid"] == taskid
         server.emulator.timings = Timings(queue=60, prepare=1, generate=1, postprocess=1)
         queued = await call("generate_image", prompt="another kite", wait=False)

@@ -49,16 +49,17 @@ def test_every_result_passes_its_output_schema(
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert [t["name"] for t in report["tools"]] == [
-        *("generate_image", "get_task", "kill_task", "cancel_task", "list_tasks"),
+        *("generate_image", "get_task", "kill_task", "cancel_task", "list_tasks", "estimate_cost"),
     ]
     assert all(t["outputSchema"] for t in report["tools"])
-    timed_out, made, looked, listed, started, killed, refused = report["calls"]
+    timed_out, made, looked, listed, estimated, started, killed, refused = report["calls"]
     assert timed_out["ok"] is False
     assert "timed out" in timed_out["error"].lower()
-    for answer in (made, looked, listed, started, killed):
+    for answer in (made, looked, listed, estimated, started, killed):
         assert answer["ok"] is True, answer  # the SDK found the structured output valid
         assert answer["isError"] is False, answer
     assert made["succeeded"] is True
+    assert estimated["source"] == "wiro-price-list"
     assert looked["taskid"] == made["taskid"]
     assert killed["taskid"] == started["taskid"]
     assert refused["ok"] is True

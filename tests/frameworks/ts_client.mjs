@@ -26,7 +26,7 @@ async function call(name, args, options = {}) {
   try {
     const result = await client.callTool({ name, arguments: args }, undefined, options);
     const data = result.structuredContent ?? {};
-    report.calls.push({ name, ok: true, isError: Boolean(result.isError), taskid: data.taskid ?? null, status: data.status ?? null, succeeded: data.succeeded ?? null });
+    report.calls.push({ name, ok: true, isError: Boolean(result.isError), taskid: data.taskid ?? null, status: data.status ?? null, succeeded: data.succeeded ?? null, source: data.source ?? null });
     return data;
   } catch (error) {
     report.calls.push({ name, ok: false, error: String(error) });
@@ -41,6 +41,7 @@ const made = await call("generate_image", inputs, { timeout: 60000 });
 // Task ids as numbers, as clients and models send them.
 await call("get_task", { taskid: Number(made.taskid) });
 await call("list_tasks", { limit: 5 });
+await call("estimate_cost", { size: "1280x720" });
 const started = await call("generate_image", { prompt: "a second image", seed: 32, wait: false });
 await call("kill_task", { taskid: Number(started.taskid) });
 // Refused arguments are results too, with isError and no structured output to check.
