@@ -119,7 +119,9 @@ async def test_the_price_is_read_once_and_a_failed_read_is_not_retried_at_once(t
 
 async def test_without_wiros_price_the_journal_average_of_this_keys_tasks(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
-    for taskid, cost, owner in (("1", "0.02", "me"), ("2", "0.04", "me"), ("3", "9", "someone-else")):
+    # A cost of 0 is one Wiro has not reported yet, not a free image: it is not averaged in.
+    rows = (("1", "0.02", "me"), ("2", "0.04", "me"), ("3", "9", "someone-else"), ("5", "0", "me"))
+    for taskid, cost, owner in rows:
         await journal.accepted(taskid, "t", {"prompt": "x"}, owner=owner)
         done = {"id": taskid, "status": "task_postprocess_end", "pexit": "0", "totalcost": cost}
         await journal.update(Task.model_validate(done))

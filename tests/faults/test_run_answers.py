@@ -20,6 +20,11 @@ from .conftest import call, text_of
 pytestmark = pytest.mark.anyio
 
 MAY_HAVE = "a paid task may have started all the same"
+# What the person is told to do instead of paying twice.
+LOOK_FIRST = (
+    "do not call generate_image again for this image before looking at the task list of your project in "
+    "the Wiro dashboard (a task that ran shows there with its image)."
+)
 
 
 @pytest.mark.parametrize("kind", ["html", "truncated", "json-500", "false-bare", "wrong-types", "502-after"])
@@ -29,6 +34,7 @@ async def test_a_lost_run_answer_says_a_task_may_exist(emulator: EmulatorServer,
     text = text_of(result)
     assert result.is_error
     assert MAY_HAVE in text
+    assert text.endswith(LOOK_FIRST), text
     assert "do not call generate_image again" in text
     assert "please retry" not in text.lower().split("wiro did not confirm")[0]
     assert "\n" not in text  # one line
