@@ -20,6 +20,8 @@ from wiro_seedream_mcp.emulator import EmulatorServer, Project, Timings, WiroEmu
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+# The tools the server lists, in order.
+TOOL_NAMES = ["generate_image", "get_task", "kill_task", "cancel_task", "list_tasks", "estimate_cost"]
 API_KEY = "test-key-0123456789"
 API_SECRET = "test-secret-abcdefghij"
 

@@ -13,7 +13,7 @@ from wiro_seedream_mcp import __version__
 from wiro_seedream_mcp.emulator import EmulatorServer
 from wiro_seedream_mcp.emulator.pictures import png_size
 
-from .conftest import API_KEY, API_SECRET
+from .conftest import API_KEY, API_SECRET, TOOL_NAMES
 from .rawstdio import SCRIPT
 
 
@@ -42,7 +42,7 @@ def test_demo_without_credentials_uses_the_emulator(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "built-in Wiro emulator" in out.stdout
-    assert "tools: generate_image, get_task, kill_task, cancel_task, list_tasks, estimate_cost" in out.stdout
+    assert f"tools: {', '.join(TOOL_NAMES)}" in out.stdout
     assert "status:   task_postprocess_end (succeeded: True)" in out.stdout
     assert "fetched:  PNG 1280x720" in out.stdout
     assert "preview:  image/jpeg" in out.stdout

@@ -22,7 +22,7 @@ from wiro_seedream_mcp.app import build_server
 from wiro_seedream_mcp.config import Settings
 from wiro_seedream_mcp.emulator import EmulatorServer
 
-from .conftest import API_KEY, API_SECRET
+from .conftest import API_KEY, API_SECRET, TOOL_NAMES
 from .nodetools import ROOT, node_tool, uv_binary
 
 README = (ROOT / "README.md").read_text()
@@ -35,7 +35,7 @@ PLACEHOLDERS = {
     "your-api-secret": API_SECRET,
     "/absolute/path/to/wiro-seedream-mcp": str(ROOT),
 }
-TOOLS = ["generate_image", "get_task", "kill_task", "cancel_task", "list_tasks", "estimate_cost"]
+TOOLS = TOOL_NAMES
 
 
 def snippets() -> dict[str, str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from wiro_seedream_mcp.emulator import EmulatorServer
 
-from .conftest import API_KEY, API_SECRET
+from .conftest import API_KEY, API_SECRET, TOOL_NAMES
 from .nodetools import node_tool
 from .rawstdio import SCRIPT
 
@@ -42,14 +42,7 @@ def inspect(inspector: Path, emulator: EmulatorServer, tmp_path: Path, *method: 
 def test_inspector_lists_tools_and_generates_an_image(emulator: EmulatorServer, tmp_path: Path) -> None:
     inspector = node_tool("WIRO_TEST_INSPECTOR", "the MCP Inspector (npm @modelcontextprotocol/inspector)")
     listed = inspect(inspector, emulator, tmp_path, "--method", "tools/list")
-    assert [tool["name"] for tool in listed["tools"]] == [
-        "generate_image",
-        "get_task",
-        "kill_task",
-        "cancel_task",
-        "list_tasks",
-        "estimate_cost",
-    ]
+    assert [tool["name"] for tool in listed["tools"]] == TOOL_NAMES
     called = inspect(
         inspector,
         emulator,

@@ -12,7 +12,7 @@ from mcp.types import ResourceLink
 
 from wiro_seedream_mcp.emulator import EmulatorServer
 
-from .conftest import API_KEY, API_SECRET
+from .conftest import API_KEY, API_SECRET, TOOL_NAMES
 from .rawstdio import SCRIPT, RawServer
 
 
@@ -38,7 +38,7 @@ async def test_generate_over_real_stdio(emulator: EmulatorServer, mode: str) -> 
     async with Client(params, mode=mode) as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
         result = await client.call_tool("generate_image", {"prompt": "a fox over stdio", "size": "832x1248"})
-    assert names == ["generate_image", "get_task", "kill_task", "cancel_task", "list_tasks", "estimate_cost"]
+    assert names == TOOL_NAMES
     assert not result.is_error
     data = result.structured_content
     assert isinstance(data, dict)

@@ -14,7 +14,7 @@ from wiro_seedream_mcp.config import Settings
 from wiro_seedream_mcp.emulator import ERROR_MARKER, FAIL_MARKER, EmulatorServer, Project, Timings
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
-from .conftest import API_KEY, API_SECRET, connect, settings_for
+from .conftest import API_KEY, API_SECRET, TOOL_NAMES, connect, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -50,14 +50,7 @@ def own(prop: dict[str, Any]) -> dict[str, Any]:
 async def test_tools_list_schemas_exactly(mode: str) -> None:
     async with connect(Settings(), mode) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert list(tools) == [
-        "generate_image",
-        "get_task",
-        "kill_task",
-        "cancel_task",
-        "list_tasks",
-        "estimate_cost",
-    ]
+    assert list(tools) == TOOL_NAMES
 
     gen = tools["generate_image"].input_schema
     props = gen["properties"]

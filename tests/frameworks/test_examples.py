@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import TOOL_NAMES
 from .conftest import EXAMPLES, LANGCHAIN, PYTHON, base_env, need, need_langchain, run_script
 
 IMAGE = re.compile(r"http://127\.0\.0\.1:\d+/cdn/[0-9a-f-]+/0\.png")
@@ -28,7 +29,7 @@ def test_example_runs_without_a_key(script: str, module: str, group: str, tmp_pa
     assert "server: the built-in emulator" in out
     assert IMAGE.search(out), out
     if "tools:" in out:
-        assert "tools: generate_image, get_task, kill_task, cancel_task, list_tasks, estimate_cost" in out
+        assert f"tools: {', '.join(TOOL_NAMES)}" in out
 
 
 def test_langgraph_example_runs_without_a_key(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from wiro_seedream_mcp.emulator import EmulatorServer
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
-from ..conftest import API_KEY, API_SECRET
+from ..conftest import API_KEY, API_SECRET, TOOL_NAMES
 from .conftest import need_langchain, run_script
 
 CHECK = Path(__file__).with_name("langchain_check.py")
@@ -33,14 +33,7 @@ def test_converted_result_offers_no_local_file_as_an_image(
         "WIRO_OUTPUT_DIR": str(tmp_path / "images"),
     }
     report = json.loads(run_script(python, CHECK, env, sys.executable))
-    assert report["tools"] == [
-        "generate_image",
-        "get_task",
-        "kill_task",
-        "cancel_task",
-        "list_tasks",
-        "estimate_cost",
-    ]
+    assert report["tools"] == TOOL_NAMES
     assert all(report["strict"].values())
     assert report["required"] == report["properties"], "strict mode requires every property"
 

@@ -14,7 +14,7 @@ import pytest
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
-from ..conftest import API_KEY, API_SECRET
+from ..conftest import API_KEY, API_SECRET, TOOL_NAMES
 from .conftest import need
 
 pytestmark = pytest.mark.anyio
@@ -80,14 +80,7 @@ async def test_strict_conversion_of_every_tool_fed_every_property(
             tool.name: MCPUtil.to_function_tool(tool, agents_server, convert_schemas_to_strict=True)
             for tool in tools
         }
-        assert list(strict) == [
-            "generate_image",
-            "get_task",
-            "kill_task",
-            "cancel_task",
-            "list_tasks",
-            "estimate_cost",
-        ]
+        assert list(strict) == TOOL_NAMES
         assert all(tool.strict_json_schema for tool in strict.values())
         schemas = {name: tool.params_json_schema for name, tool in strict.items()}
 

@@ -16,7 +16,7 @@ import pytest
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
-from ..conftest import API_KEY, API_SECRET
+from ..conftest import API_KEY, API_SECRET, TOOL_NAMES
 from ..nodetools import node_tool
 
 SCRIPT = Path(__file__).with_name("ts_client.mjs")
@@ -48,9 +48,7 @@ def test_every_result_passes_its_output_schema(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert [t["name"] for t in report["tools"]] == [
-        *("generate_image", "get_task", "kill_task", "cancel_task", "list_tasks", "estimate_cost"),
-    ]
+    assert [t["name"] for t in report["tools"]] == TOOL_NAMES
     assert all(t["outputSchema"] for t in report["tools"])
     timed_out, made, looked, listed, estimated, started, killed, refused = report["calls"]
     assert timed_out["ok"] is False
