@@ -104,6 +104,18 @@ async def test_without_a_known_price_a_budget_refuses_rather_than_guess(
     assert server.emulator.count(RUN) == 0
 
 
+async def test_without_a_known_price_the_per_task_limit_names_itself(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
+) -> None:
+    server = emulator_factory(project=Project(prices=()))
+    server.emulator.inject("/Tool/Detail", "503", times=100)
+    async with connect(limited(server, tmp_path, max_task_usd=1.0)) as client:
+        refused = await client.call_tool("generate_image", {"prompt": "unknown price"})
+    assert text_of(refused).startswith("WIRO_MAX_TASK_USD is set, but what this task would cost is not known")
+    assert "unset WIRO_MAX_TASK_USD" in text_of(refused)
+    assert server.emulator.count(RUN) == 0
+
+
 @pytest.mark.child_process
 async def test_two_processes_racing_for_the_last_task_start_exactly_one(
     emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
