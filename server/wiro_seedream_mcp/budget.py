@@ -52,10 +52,13 @@ class Spend:
     running: int
 
 
+def _local(now: float | None) -> datetime:
+    return datetime.fromtimestamp(time.time() if now is None else now).astimezone()
+
+
 def day_start(now: float | None = None) -> float:
     """Local midnight of the day ``now`` (a ``time.time()`` value) falls in."""
-    moment = datetime.fromtimestamp(time.time() if now is None else now).astimezone()
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    return _local(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
 def _spend(conn: sqlite3.Connection, owner: str, since: float) -> Spend:
@@ -136,8 +139,7 @@ class DaySpend:
 
 def month_start(now: float | None = None) -> float:
     """Local midnight of the first day of the month ``now`` falls in."""
-    moment = datetime.fromtimestamp(time.time() if now is None else now).astimezone()
-    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+    return _local(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
 async def by_day(journal: Journal, owner: str, days: int = 31) -> list[DaySpend]:
@@ -149,8 +151,12 @@ async def by_day(journal: Journal, owner: str, days: int = 31) -> list[DaySpend]
 
 async def totals(journal: Journal, owner: str) -> tuple[float, float]:
     """(today, this month): what ``owner``'s finished tasks cost, in USD."""
-    days = await by_day(journal, owner)
-    today_key = datetime.fromtimestamp(time.time()).astimezone().strftime("%Y-%m-%d")
+    return totals_of(await by_day(journal, owner))
+
+
+def totals_of(days: list[DaySpend]) -> tuple[float, float]:
+    """(today, this month) from the per-day spend :func:`by_day` reads."""
+    today_key = _local(None).strftime("%Y-%m-%d")
     month_key = today_key[:7]
     return (
         sum(d.usd for d in days if d.day == today_key),

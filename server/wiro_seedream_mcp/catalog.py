@@ -19,7 +19,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 from pydantic import BaseModel, Field
 
-from .budget import by_day, totals
+from .budget import by_day, totals, totals_of
 from .config import Settings
 from .follow import ANSWER_MARGIN
 from .journal import Journal, JournalEntry, JournalUnavailableError
@@ -233,7 +233,7 @@ def register_catalog(server: MCPServer[AppState], journal: Journal, settings: Se
             days = await by_day(journal, owner)
         except JournalUnavailableError as exc:
             raise ResourceError(str(exc)) from exc
-        today, month = await totals(journal, owner)
+        today, month = totals_of(days)
         threshold = settings.confirm_above
         confirm = "never" if threshold is None else "always" if threshold == 0 else f"above ${threshold:g}"
         return SpendReport(
