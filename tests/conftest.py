@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.client.extension import advertise
+from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from pydantic import SecretStr
 
 from wiro_seedream_mcp.app import build_server
@@ -107,8 +109,15 @@ def settings_for(
     )
 
 
+# What a host that renders MCP Apps advertises.
+APPS_CLIENT = advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})
+
+
 @asynccontextmanager
-async def connect(settings: Settings, mode: str = "auto") -> AsyncIterator[Client]:
-    """An MCP client session with the server, in memory."""
-    async with Client(build_server(settings), mode=mode) as client:
+async def connect(
+    settings: Settings, mode: str = "auto", *, apps: bool = False, **options: Any
+) -> AsyncIterator[Client]:
+    """An MCP client session with the server, in memory; ``apps`` = one that renders MCP Apps."""
+    extensions = [APPS_CLIENT] if apps else None
+    async with Client(build_server(settings), mode=mode, extensions=extensions, **options) as client:
         yield client

@@ -169,7 +169,9 @@ def test_readme_bundle_snippet_is_the_manifest() -> None:
 @pytest.mark.anyio
 async def test_manifest_lists_what_the_server_serves() -> None:
     server = build_server(Settings())
-    assert [tool["name"] for tool in MANIFEST["tools"]] == [t.name for t in await server.list_tools()]
+    async with Client(server) as client:  # the tools a model is offered (app-only ones are not)
+        offered = [t.name for t in (await client.list_tools()).tools]
+    assert [tool["name"] for tool in MANIFEST["tools"]] == offered
     assert [p["name"] for p in MANIFEST["prompts"]] == [p.name for p in await server.list_prompts()]
     assert MANIFEST["version"] == PYPROJECT["project"]["version"] == __version__
 

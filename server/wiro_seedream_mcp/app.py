@@ -29,6 +29,7 @@ from .journal import Journal
 from .state import AppState
 from .stdio import StdinLines, stop_on_signal
 from .tools import generate, listing, spend, tasks
+from .ui import APP_TOOLS, VIEW_META, VIEWED_TOOLS, build_apps, only_for_apps
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,14 @@ class SeedreamServer(MCPServer[AppState]):
         if tool is not None:
             tool.parameters = publish_nullable(tool.parameters)
 
+    def show_in_view(self, names: tuple[str, ...]) -> None:
+        """Point these tools at the MCP App's view (``_meta.ui.resourceUri``)."""
+        for name in names:
+            tool = self._tool_manager.get_tool(name)
+            if tool is None:
+                raise ValueError(f"no tool {name!r} to show in the view")
+            tool.meta = {**(tool.meta or {}), **VIEW_META}
+
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
@@ -84,7 +93,8 @@ class SeedreamServer(MCPServer[AppState]):
             raise ToolError(_line(message)) from cause
         if isinstance(result, CallToolResult) and context is not None:
             _add_journal_warnings(result, context)
-            _fit(result)
+            if name not in APP_TOOLS:  # an image's bytes for the view go to the view, not the model
+                _fit(result)
         return result
 
     async def run_stdio_async(self) -> None:
@@ -142,7 +152,8 @@ def load_settings() -> tuple[Settings, str | None]:
         return Settings(), f"The server's configuration is invalid: {exc}. Fix it and restart the server."
 
 
-def build_server(settings: Settings | None = None) -> SeedreamServer:
+def build_server(settings: Settings | None = None, *, app: bool = True) -> SeedreamServer:
+    """The server; ``app=False`` leaves out the MCP App (the start-up benchmark's baseline)."""
     problem: str | None = None
     if settings is None:
         settings, problem = load_settings()
@@ -175,11 +186,14 @@ def build_server(settings: Settings | None = None) -> SeedreamServer:
         instructions=INSTRUCTIONS,
         version=__version__,
         lifespan=lifespan,
-        middleware=[cancels.observe],
+        middleware=[cancels.observe, only_for_apps] if app else [cancels.observe],
+        extensions=[build_apps(settings)] if app else None,
     )
     generate.register(server)
     tasks.register(server, settings.wait_timeout)
     listing.register(server)
     spend.register(server)
     register_catalog(server, journal, settings)
+    if app:
+        server.show_in_view(VIEWED_TOOLS)
     return server

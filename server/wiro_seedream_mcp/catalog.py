@@ -180,7 +180,7 @@ def describe_entry(item: TaskSummary) -> str:
     return f"- {item.taskid} [{item.status}] {item.created} {prompt!r} {where}".rstrip()
 
 
-async def _entry(state: AppState, taskid: str) -> JournalEntry:
+async def entry_of(state: AppState, taskid: str) -> JournalEntry:
     """The task, refreshed from Wiro when credentials allow, else as the journal has it."""
     problem: WiroError | None = None
     if state.wiro is not None:
@@ -200,6 +200,29 @@ async def _entry(state: AppState, taskid: str) -> JournalEntry:
     if entry is None:
         raise ResourceNotFoundError(f"no task {taskid!r}: Wiro and the local task journal do not know it")
     return entry
+
+
+async def output_bytes(state: AppState, taskid: str, name: str) -> tuple[bytes, str]:
+    """One output image's bytes and MIME type, from the saved file or fetched from its link."""
+    entry = await entry_of(state, taskid)
+    task = entry.as_task()
+    found = next((o for o in task.outputs if o.name == name), None)
+    if found is None:
+        names = ", ".join(o.name for o in task.outputs) or "none yet"
+        raise ResourceNotFoundError(f"task {taskid} has no output {name!r} (outputs: {names})")
+    delivery = state.delivery
+    try:
+        with anyio.fail_after(ANSWER_MARGIN):
+            return await delivery.image_bytes(
+                found, await delivery.saved_path(entry, name)
+            ), found.contenttype
+    except TimeoutError as exc:
+        raise ResourceError(
+            f"output {name} of task {taskid} could not be fetched within {ANSWER_MARGIN:g} s; "
+            f"it is at {found.url}"
+        ) from exc
+    except (MediaError, OSError) as exc:
+        raise ResourceError(f"output {name} of task {taskid} could not be read: {exc}") from exc
 
 
 def register_catalog(server: MCPServer[AppState], journal: Journal, settings: Settings) -> None:
@@ -253,7 +276,7 @@ def register_catalog(server: MCPServer[AppState], journal: Journal, settings: Se
         mime_type="application/json",
     )
     async def task(taskid: str, ctx: Context[AppState]) -> str:
-        entry = await _entry(state_of(ctx), taskid)
+        entry = await entry_of(state_of(ctx), taskid)
         return view_of(entry).model_dump_json(indent=2)
 
     @server.resource(
@@ -264,24 +287,8 @@ def register_catalog(server: MCPServer[AppState], journal: Journal, settings: Se
         mime_type="image/png",
     )
     async def output(taskid: str, name: str, ctx: Context[AppState]) -> bytes:
-        state = state_of(ctx)
-        entry = await _entry(state, taskid)
-        task = entry.as_task()
-        found = next((o for o in task.outputs if o.name == name), None)
-        if found is None:
-            names = ", ".join(o.name for o in task.outputs) or "none yet"
-            raise ResourceNotFoundError(f"task {taskid} has no output {name!r} (outputs: {names})")
-        delivery = state.delivery
-        try:
-            with anyio.fail_after(ANSWER_MARGIN):
-                return await delivery.image_bytes(found, await delivery.saved_path(entry, name))
-        except TimeoutError as exc:
-            raise ResourceError(
-                f"output {name} of task {taskid} could not be fetched within {ANSWER_MARGIN:g} s; "
-                f"it is at {found.url}"
-            ) from exc
-        except (MediaError, OSError) as exc:
-            raise ResourceError(f"output {name} of task {taskid} could not be read: {exc}") from exc
+        data, _ = await output_bytes(state_of(ctx), taskid, name)
+        return data
 
     @server.prompt(
         name="seedream_ideas",

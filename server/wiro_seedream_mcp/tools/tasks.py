@@ -31,7 +31,7 @@ def _exactly_one(**fields: str | None) -> None:
         raise ToolError(f"{str(exc).capitalize()}.") from None
 
 
-async def _look_up(
+async def look_up(
     ctx: Context[AppState], state: AppState, taskid: str | None, tasktoken: str | None, wait: float
 ) -> CallToolResult:
     client = state.client()
@@ -159,7 +159,7 @@ def register(server: MCPServer[AppState], wait_limit: float) -> None:
         ] = 0,
     ) -> TaskOutcome:
         _exactly_one(taskid=taskid, tasktoken=tasktoken)
-        return await _look_up(ctx, state_of(ctx), taskid, tasktoken, wait)
+        return await look_up(ctx, state_of(ctx), taskid, tasktoken, wait)
 
     @server.tool(
         name="kill_task",
