@@ -31,3 +31,10 @@ def uv_binary() -> str:
     if not found:
         pytest.fail("uv is needed to run the host configurations and could not be found")
     return found
+
+
+def unavailable(message: str) -> None:
+    """Skip a test whose optional tool is missing; in CI (``WIRO_TEST_REQUIRE_ALL``) fail it."""
+    if os.environ.get("WIRO_TEST_REQUIRE_ALL"):
+        pytest.fail(message)
+    pytest.skip(message)

@@ -11,28 +11,24 @@ from pathlib import Path
 
 import pytest
 
+from ..nodetools import unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 LANGCHAIN = EXAMPLES / "langchain"
 LANGCHAIN_PYTHON = LANGCHAIN / ".venv" / "bin" / "python"
 
 
-def _missing(message: str) -> None:
-    if os.environ.get("WIRO_TEST_REQUIRE_ALL"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 def need(module: str, group: str) -> None:
     """Skip (fail in CI) unless ``module`` of the dependency group ``group`` is installed."""
     if importlib.util.find_spec(module) is None:
-        _missing(f"{module} not installed: `uv sync --group {group}` (CI installs every group)")
+        unavailable(f"{module} not installed: `uv sync --group {group}` (CI installs every group)")
 
 
 def need_langchain() -> Path:
     """The Python of the langchain example's own environment (it needs the MCP SDK 1.x)."""
     if not LANGCHAIN_PYTHON.exists():
-        _missing("the langchain example's environment is missing: `uv sync --project examples/langchain`")
+        unavailable("the langchain example's environment is missing: `uv sync --project examples/langchain`")
     return LANGCHAIN_PYTHON
 
 
