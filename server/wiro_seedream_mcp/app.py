@@ -29,7 +29,6 @@ from .journal import Journal
 from .state import AppState
 from .stdio import StdinLines, stop_on_signal
 from .tools import generate, listing, spend, tasks
-from .ui import APP_TOOLS, VIEW_META, VIEWED_TOOLS, build_apps, only_for_apps
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +69,16 @@ class SeedreamServer(MCPServer[AppState]):
         if tool is not None:
             tool.parameters = publish_nullable(tool.parameters)
 
-    def show_in_view(self, names: tuple[str, ...]) -> None:
-        """Point these tools at the MCP App's view (``_meta.ui.resourceUri``)."""
+    # Tools whose answers go to the MCP App's view, not to the model: not cut to the hosts' limit.
+    for_view_only: frozenset[str] = frozenset()
+
+    def stamp(self, names: tuple[str, ...], meta: dict[str, Any]) -> None:
+        """Add ``meta`` to these tools' ``_meta`` (the MCP App's ``ui.resourceUri``)."""
         for name in names:
             tool = self._tool_manager.get_tool(name)
             if tool is None:
-                raise ValueError(f"no tool {name!r} to show in the view")
-            tool.meta = {**(tool.meta or {}), **VIEW_META}
+                raise ValueError(f"no tool {name!r} to stamp")
+            tool.meta = {**(tool.meta or {}), **meta}
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
@@ -93,7 +95,7 @@ class SeedreamServer(MCPServer[AppState]):
             raise ToolError(_line(message)) from cause
         if isinstance(result, CallToolResult) and context is not None:
             _add_journal_warnings(result, context)
-            if name not in APP_TOOLS:  # an image's bytes for the view go to the view, not the model
+            if name not in self.for_view_only:
                 _fit(result)
         return result
 
@@ -179,6 +181,13 @@ def build_server(settings: Settings | None = None, *, app: bool = True) -> Seedr
         finally:
             await state.aclose()
 
+    middleware = [cancels.observe]
+    extensions = []
+    if app:
+        from . import ui  # imported only for a server with the app: start-up time matters
+
+        middleware.append(ui.only_for_apps)
+        extensions.append(ui.build_apps(settings))
     server = SeedreamServer(
         "wiro-seedream",
         title="Seedream 3.0 images (Wiro)",
@@ -186,8 +195,8 @@ def build_server(settings: Settings | None = None, *, app: bool = True) -> Seedr
         instructions=INSTRUCTIONS,
         version=__version__,
         lifespan=lifespan,
-        middleware=[cancels.observe, only_for_apps] if app else [cancels.observe],
-        extensions=[build_apps(settings)] if app else None,
+        middleware=middleware,
+        extensions=extensions,
     )
     generate.register(server)
     tasks.register(server, settings.wait_timeout)
@@ -195,5 +204,6 @@ def build_server(settings: Settings | None = None, *, app: bool = True) -> Seedr
     spend.register(server)
     register_catalog(server, journal, settings)
     if app:
-        server.show_in_view(VIEWED_TOOLS)
+        server.stamp(ui.VIEWED_TOOLS, ui.VIEW_META)
+        server.for_view_only = ui.APP_TOOLS
     return server

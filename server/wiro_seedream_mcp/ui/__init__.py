@@ -20,8 +20,7 @@ from urllib.parse import urlsplit
 from mcp.server.apps import APP_MIME_TYPE, Apps, ResourceCsp, client_supports_apps
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver.resources import FunctionResource
-from mcp.types import CallToolResult, TextContent
-from pydantic import BaseModel
+from mcp.types import CallToolResult, ListResourcesResult, ListToolsResult, TextContent, Tool
 
 from ..config import Settings
 from .page import VIEW_URI
@@ -87,26 +86,37 @@ async def only_for_apps(ctx: ServerRequestContext[Any, Any], call_next: CallNext
             )
         return await call_next(ctx)
     result = await call_next(ctx)
-    # The result is a model or, once the runner has stamped it, its wire form.
-    data = (
-        result.model_dump(mode="json", by_alias=True, exclude_none=True)
-        if isinstance(result, BaseModel)
-        else result
-    )
-    if not isinstance(data, dict):
-        return result
-    if isinstance(data.get("tools"), list):
-        data["tools"] = [_without_ui(tool) for tool in data["tools"] if not app_only(tool.get("_meta"))]
-    if isinstance(data.get("resources"), list):
-        data["resources"] = [r for r in data["resources"] if not str(r.get("uri", "")).startswith("ui://")]
-    return data
+    if isinstance(result, ListToolsResult):
+        shown = [tool for tool in result.tools if not app_only(tool.meta)]
+        result.tools = [_tool_without_ui(tool) for tool in shown]
+    elif isinstance(result, ListResourcesResult):
+        result.resources = [r for r in result.resources if not str(r.uri).startswith("ui://")]
+    elif isinstance(result, dict):  # the wire form, once the runner has stamped the result
+        if isinstance(result.get("tools"), list):
+            shown_wire = [tool for tool in result["tools"] if not app_only(tool.get("_meta"))]
+            result["tools"] = [_wire_without_ui(tool) for tool in shown_wire]
+        if isinstance(result.get("resources"), list):
+            result["resources"] = [
+                r for r in result["resources"] if not str(r.get("uri", "")).startswith("ui://")
+            ]
+    return result
 
 
-def _without_ui(tool: dict[str, Any]) -> dict[str, Any]:
+def _rest(meta: dict[str, Any]) -> dict[str, Any] | None:
+    return {key: value for key, value in meta.items() if key != "ui"} or None
+
+
+def _tool_without_ui(tool: Tool) -> Tool:
+    if not tool.meta or "ui" not in tool.meta:
+        return tool
+    return tool.model_copy(update={"meta": _rest(tool.meta)})
+
+
+def _wire_without_ui(tool: dict[str, Any]) -> dict[str, Any]:
     meta = tool.get("_meta")
     if not isinstance(meta, dict) or "ui" not in meta:
         return tool
-    rest = {key: value for key, value in meta.items() if key != "ui"}
+    rest = _rest(meta)
     shown = {key: value for key, value in tool.items() if key != "_meta"}
     return {**shown, "_meta": rest} if rest else shown
 

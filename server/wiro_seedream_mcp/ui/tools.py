@@ -10,16 +10,16 @@ from clients that did not negotiate MCP Apps.
 
 # No `from __future__ import annotations`: the tool signatures are evaluated at registration.
 import base64
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from mcp.server.apps import Apps, Visibility
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..arguments import TaskId
-from ..catalog import TaskView, output_bytes, spend_of, view_of
+from ..catalog import output_bytes, spend_of, view_of
 from ..follow import stage
 from ..journal import JournalUnavailableError
 from ..results import TaskResult
@@ -33,23 +33,15 @@ APP: list[Visibility] = ["app"]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
 
-class ViewedTask(TaskResult):
-    """A task as the viewer shows it."""
-
-    parameters: dict[str, Any] = Field(description="The task's inputs, as generate_image takes them.")
-    stage: str = Field(description="Where the task is, in words: queued, generating 40%, done...")
-    progress: float = Field(description="How far along it is, 0 to 100.")
-    stop: Literal["kill_task", "cancel_task"] | None = Field(
-        description="The tool that stops it now: cancel_task while queued, kill_task while running."
-    )
-    spent_today: float | None = Field(description="USD spent today on finished tasks.")
-
-
-class Gallery(BaseModel):
-    tasks: list[TaskView] = Field(description="Recent tasks, newest first.")
-    spent_today: float | None = Field(description="USD spent today on finished tasks.")
-    spent_this_month: float | None = Field(description="USD spent this month on finished tasks.")
-    budget_usd: float | None = Field(description="WIRO_BUDGET_USD, the daily limit, if set.")
+# What the tools answer, for the viewer alone (the model never sees these tools, so they publish
+# no output schema: building one would cost every start-up a few milliseconds for nobody):
+# * app_task: get_task's structured result plus ``parameters`` (the inputs, as generate_image
+#   takes them), ``stage`` (in words), ``progress`` (0-100), ``stop`` ("kill_task" while
+#   running, "cancel_task" while queued, else null) and ``spent_today`` (USD);
+# * app_tasks: ``tasks`` (as ``wiro://tasks/{id}`` gives each), ``spent_today``,
+#   ``spent_this_month`` and ``budget_usd``;
+# * app_image: the image as an image content block.
+Stop = Literal["kill_task", "cancel_task"]
 
 
 def _where(result: TaskResult) -> tuple[str, float]:
@@ -68,25 +60,27 @@ def register(apps: Apps) -> None:
         description="The image viewer's view of one task: state, inputs, stage and images.",
         annotations=READ_ONLY,
     )
-    async def app_task(ctx: Context[AppState], taskid: TaskId) -> Annotated[CallToolResult, ViewedTask]:
+    async def app_task(ctx: Context[AppState], taskid: TaskId) -> CallToolResult:
         state = state_of(ctx)
         looked = await look_up(ctx, state, taskid, None, 0)
         result = TaskResult.model_validate(looked.structured_content)
         entry = await journal_entry(state.journal, result.taskid)
         spend = await spend_of(state.journal, state.owner)
         words, progress = _where(result)
-        stop = None if result.done else "cancel_task" if result.status == TaskStatus.QUEUE else "kill_task"
-        viewed = ViewedTask(
-            **result.model_dump(),
-            parameters=view_of(entry).parameters if entry is not None else {},
-            stage=words,
-            progress=progress,
-            stop=stop,
-            spent_today=spend[0] if spend else None,
-        )
+        stop: Stop | None = None
+        if not result.done:
+            stop = "cancel_task" if result.status == TaskStatus.QUEUE else "kill_task"
+        viewed = {
+            **result.model_dump(mode="json"),
+            "parameters": view_of(entry).parameters if entry is not None else {},
+            "stage": words,
+            "progress": progress,
+            "stop": stop,
+            "spent_today": spend[0] if spend else None,
+        }
         return CallToolResult(
             content=[TextContent(text=f"Task {result.taskid}: {words}.")],
-            structured_content=viewed.model_dump(mode="json"),
+            structured_content=viewed,
             is_error=looked.is_error,
         )
 
@@ -101,18 +95,21 @@ def register(apps: Apps) -> None:
     async def app_tasks(
         ctx: Context[AppState],
         limit: Annotated[int, Field(strict=True, ge=1, le=100, description="How many tasks, 1 to 100.")] = 24,
-    ) -> Gallery:
+    ) -> CallToolResult:
         state = state_of(ctx)
         try:
             entries = await state.journal.recent(limit)
         except JournalUnavailableError as exc:
             raise ToolError(str(exc)) from exc
         spend = await spend_of(state.journal, state.owner)
-        return Gallery(
-            tasks=[view_of(entry) for entry in entries],
-            spent_today=spend[0] if spend else None,
-            spent_this_month=spend[1] if spend else None,
-            budget_usd=state.settings.budget_usd,
+        gallery = {
+            "tasks": [view_of(entry).model_dump(mode="json") for entry in entries],
+            "spent_today": spend[0] if spend else None,
+            "spent_this_month": spend[1] if spend else None,
+            "budget_usd": state.settings.budget_usd,
+        }
+        return CallToolResult(
+            content=[TextContent(text=f"{len(entries)} recent task(s).")], structured_content=gallery
         )
 
     @apps.tool(
