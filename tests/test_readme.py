@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from wiro_seedream_mcp.install import VSCODE_INPUTS, config_path, launch, server_env
+from wiro_seedream_mcp.ui.page import HERE as UI
 
 from .nodetools import ROOT
 from .test_hosts import README, snippets
@@ -80,11 +81,18 @@ def test_it_says_what_skips_outside_ci_and_how_to_run_it() -> None:
         "WIRO_TEST_MCPB_BUNDLE",
         "WIRO_TEST_INSPECTOR",
         "WIRO_TEST_TS_SDK",
+        "WIRO_TEST_APP_TOOLS",
+        "apt-get install chromium",
+        "uv sync --group browser",
         "tmpfs",
     ):
         assert needed in development, needed
-    pinned = set(re.findall(r"(@[\w-]+/[\w-]+@[\d.]+)", (ROOT / ".ci" / "run").read_text()))
-    assert pinned and pinned <= set(re.findall(r"(@[\w-]+/[\w-]+@[\d.]+)", development))
+    pins = r"((?:@[\w-]+/)?[\w-]+@\d+\.\d+\.\d+)"
+    pinned = set(re.findall(pins, (ROOT / ".ci" / "run").read_text()))
+    ext_apps = json.loads((UI / "vendor" / "ext-apps.json").read_text())
+    pinned.add(f"{ext_apps['package']}@{ext_apps['version']}")  # .ci/run takes it from that record
+    assert pinned and pinned <= set(re.findall(pins, development))
+    assert "zod@4.6.7" in pinned and "esbuild@0.28.2" in pinned
 
 
 def test_it_has_one_picture_of_how_it_works() -> None:
@@ -98,3 +106,13 @@ def test_it_has_one_picture_of_how_it_works() -> None:
 def test_it_is_not_a_wall_of_json() -> None:
     assert README.count("```json") <= 5
     assert len(README.splitlines()) < 480  # it was 486 lines, with less in it
+
+
+def test_it_shows_the_viewer_as_the_browser_tests_last_saw_it() -> None:
+    viewer = _section("Tools")[_section("Tools").index("### The image viewer (MCP Apps)") :]
+    shots = re.findall(r"\((docs/[\w-]+\.png)\)", viewer)
+    assert shots == ["docs/viewer-dark-360.png", "docs/gallery.png", "docs/viewer.png"]
+    for shot in shots:  # written by tests/browser/test_view.py with WIRO_TEST_ARTEFACTS=docs
+        assert (ROOT / shot).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), shot
+    for host in ("claude.ai", "Claude Desktop", "ChatGPT", "VS Code", "Goose", "Microsoft 365"):
+        assert host in viewer, host

@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextResourceContents
@@ -178,6 +179,8 @@ class ViewHost:
     client: Client
     relayed: list[dict[str, Any]]
     problems: list[str]
+    # Tools whose first call waits until the test releases it (to order the view's updates).
+    held: dict[str, anyio.Event] = field(default_factory=dict)
 
     @property
     def view(self) -> Frame:
@@ -221,6 +224,7 @@ class Hosts:
         width: int = 640,
         csp: dict[str, Any] | None = None,
         capabilities: dict[str, Any] | None = None,
+        hold: tuple[str, ...] = (),
     ) -> ViewHost:
         read = await client.read_resource(VIEW_URI)
         [content] = read.contents
@@ -235,6 +239,8 @@ class Hosts:
         page = await context.new_page()
         problems: list[str] = []
         relayed: list[dict[str, Any]] = []
+        held = {name: anyio.Event() for name in hold}
+        waiting = dict(held)  # each held tool's first call only
 
         def on_console(message: ConsoleMessage) -> None:
             if message.type == "error" or "Content Security Policy" in message.text:
@@ -246,6 +252,9 @@ class Hosts:
         async def relay(params: str) -> str:
             call = json.loads(params)
             relayed.append(call)
+            gate = waiting.pop(call["name"], None)
+            if gate is not None:
+                await gate.wait()
             answer = await client.call_tool(call["name"], call.get("arguments") or {})
             return json.dumps(_wire(answer))
 
@@ -261,7 +270,7 @@ class Hosts:
                 "capabilities": HOST_CAPABILITIES if capabilities is None else capabilities,
             },
         )
-        return ViewHost(page=page, client=client, relayed=relayed, problems=problems)
+        return ViewHost(page=page, client=client, relayed=relayed, problems=problems, held=held)
 
 
 @pytest.fixture

@@ -130,9 +130,17 @@ async def test_another_seed_runs_again_and_shows_the_new_image(
 
 async def test_another_size_runs_at_that_size(emulator: EmulatorServer, hosts: Hosts) -> None:
     client = await hosts.connect(settings_for(emulator))
-    host = await hosts.open(client, "generate_image", {"prompt": "a wide valley"})
+    # The view's first look-up of the task is held until the person has picked a size, so the
+    # update it brings comes after the choice: the choice must survive it.
+    host = await hosts.open(client, "generate_image", {"prompt": "a wide valley"}, hold=("app_task",))
     first = await loaded(host, 1024)
     await host.view.locator("#sizes").select_option("1512x648")
+    drawn = int(await host.view.evaluate("document.body.dataset.revision"))
+    host.held["app_task"].set()
+    await host.view.wait_for_function(
+        "(drawn) => Number(document.body.dataset.revision) > drawn", arg=drawn, timeout=STEP_MS
+    )
+    assert await host.view.locator("#sizes").input_value() == "1512x648"
     await host.view.locator("#resize").click()
     await loaded(host, 1512, not_src=first)
     assert await host.natural_size() == (1512, 648)
