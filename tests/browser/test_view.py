@@ -4,6 +4,7 @@ server against the emulator."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,26 @@ async def test_another_size_runs_at_that_size(emulator: EmulatorServer, hosts: H
     await loaded(host, 1512, not_src=first)
     assert await host.natural_size() == (1512, 648)
     assert [run["size"] for run in runs(emulator)] == ["1024x1024", "1512x648"]
+    assert host.problems == []
+
+
+async def test_a_budget_refusal_shows_in_the_view_and_pays_nothing(
+    emulator: EmulatorServer, hosts: Hosts, tmp_path: Path
+) -> None:
+    settings = dataclasses.replace(settings_for(emulator), state_dir=tmp_path, budget_usd=0.05)
+    client = await hosts.connect(settings)
+    host = await hosts.open(client, "generate_image", {"prompt": "one lantern"})
+    first = await loaded(host, 1024)
+    await host.view.locator("#another").click()
+    note = host.view.locator("#note")
+    await host.view.wait_for_function(
+        "() => document.getElementById('note').textContent.includes('WIRO_BUDGET_USD')", timeout=STEP_MS
+    )
+    assert "nothing was started" in await note.inner_text()
+    assert len(runs(emulator)) == 1
+    # The image already paid for stays on show, and the buttons work again.
+    assert await host.view.evaluate("document.getElementById('image').currentSrc") == first
+    assert await host.view.locator("#another").is_enabled()
     assert host.problems == []
 
 
