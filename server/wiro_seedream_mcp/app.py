@@ -25,7 +25,7 @@ from .arguments import one_line, publish_nullable, unset_blanks
 from .cancels import CancelReasons
 from .catalog import register_catalog
 from .config import ConfigError, Settings
-from .journal import Journal
+from .journal import open_journal
 from .state import AppState
 from .stdio import StdinLines, stop_on_signal
 from .tools import generate, listing, spend, tasks
@@ -162,7 +162,8 @@ def build_server(settings: Settings | None = None, *, app: bool = True) -> Seedr
     for note in settings.notes:
         log.warning("%s", note)
 
-    journal = Journal(settings.state_dir)
+    url = settings.journal_url.get_secret_value() if settings.journal_url is not None else None
+    journal = open_journal(url, settings.state_dir)
     cancels = CancelReasons()
 
     @asynccontextmanager

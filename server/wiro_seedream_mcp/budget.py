@@ -11,45 +11,21 @@ is kept until it expires.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
 from .config import Settings
-from .journal import Journal
+from .journal import Spend, TaskJournal
 from .pricing import CostEstimate
 
-# A reservation outlives any Run by far; one left behind (a crash before the journal heard
-# back) stops counting after this long.
-RESERVATION_TTL = 120.0
-
-# Finished tasks at their real cost; running ones at their estimate, or their cost so far when
-# that is more.
-_SPENT = """
-SELECT COALESCE(SUM(CASE WHEN done = 1 THEN CAST(COALESCE(cost, '0') AS REAL) ELSE 0 END), 0),
-       COALESCE(SUM(CASE WHEN done = 1 THEN 0
-                         ELSE MAX(COALESCE(estimate, 0), CAST(COALESCE(cost, '0') AS REAL)) END), 0),
-       COALESCE(SUM(1 - done), 0)
-FROM tasks WHERE owner = ? AND created >= ?
-"""
-_RESERVED = "SELECT COALESCE(SUM(usd), 0), COUNT(*) FROM reservations WHERE owner = ? AND created >= ?"
-_EXPIRE = "DELETE FROM reservations WHERE created < ?"
-_RESERVE = "INSERT INTO reservations (id, owner, usd, created) VALUES (?, ?, ?, ?)"
+__all__ = ["BudgetError", "DaySpend", "Spend", "by_day", "day_start", "reserve", "today", "totals"]
 
 
 class BudgetError(Exception):
     """Why a task may not start, in one line naming the numbers and the setting to change."""
-
-
-@dataclass(frozen=True)
-class Spend:
-    """Today's spend of one key: finished tasks, and what running or starting tasks may cost."""
-
-    finished: float
-    held: float
-    running: int
 
 
 def _local(now: float | None) -> datetime:
@@ -61,26 +37,16 @@ def day_start(now: float | None = None) -> float:
     return _local(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-def _spend(conn: sqlite3.Connection, owner: str, since: float) -> Spend:
-    finished, running_cost, running = conn.execute(_SPENT, (owner, since)).fetchone()
-    reserved, starting = conn.execute(_RESERVED, (owner, time.time() - RESERVATION_TTL)).fetchone()
-    return Spend(
-        finished=float(finished),
-        held=float(running_cost) + float(reserved),
-        running=int(running) + int(starting),
-    )
-
-
 def _usd(value: float) -> str:
     return f"${value:.2f}" if value >= 0.1 else f"${value:.4f}"
 
 
-async def today(journal: Journal, owner: str) -> Spend:
+async def today(journal: TaskJournal, owner: str) -> Spend:
     """What ``owner`` has spent and holds today."""
-    return await journal.checked(lambda conn: _spend(conn, owner, day_start()))
+    return await journal.spend(owner, day_start())
 
 
-async def reserve(journal: Journal, settings: Settings, owner: str, estimate: CostEstimate) -> str | None:
+async def reserve(journal: TaskJournal, settings: Settings, owner: str, estimate: CostEstimate) -> str | None:
     """Check the limits for one more task and hold its estimate; the reservation's id, or None when
     no daily budget is set. Raises :class:`BudgetError` with nothing held."""
     usd = estimate.usd
@@ -100,17 +66,7 @@ async def reserve(journal: Journal, settings: Settings, owner: str, estimate: Co
     if budget is None or usd is None:
         return None
     reservation = uuid.uuid4().hex
-
-    def check_and_hold(conn: sqlite3.Connection) -> Spend | None:
-        now = time.time()
-        conn.execute(_EXPIRE, (now - RESERVATION_TTL,))
-        spend = _spend(conn, owner, day_start(now))
-        if spend.finished + spend.held + usd > budget + 1e-9:
-            return spend
-        conn.execute(_RESERVE, (reservation, owner, usd, now))
-        return None
-
-    refused = await journal.checked(check_and_hold)
+    refused = await journal.hold(reservation, owner, usd, budget, day_start())
     if refused is not None:
         left = max(0.0, budget - refused.finished - refused.held)
         raise BudgetError(
@@ -120,14 +76,6 @@ async def reserve(journal: Journal, settings: Settings, owner: str, estimate: Co
             "raise WIRO_BUDGET_USD to allow it, or wait for tomorrow"
         )
     return reservation
-
-
-_BY_DAY = """
-SELECT date(created, 'unixepoch', 'localtime') AS day,
-       COALESCE(SUM(CAST(COALESCE(cost, '0') AS REAL)), 0), COUNT(*)
-FROM tasks WHERE owner = ? AND created >= ? AND done = 1
-GROUP BY day ORDER BY day DESC
-"""
 
 
 @dataclass(frozen=True)
@@ -142,14 +90,19 @@ def month_start(now: float | None = None) -> float:
     return _local(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-async def by_day(journal: Journal, owner: str, days: int = 31) -> list[DaySpend]:
+async def by_day(journal: TaskJournal, owner: str, days: int = 31) -> list[DaySpend]:
     """What ``owner``'s finished tasks cost, per local day, newest first, over the last ``days``."""
     since = min(day_start() - (days - 1) * 86_400, month_start())
-    rows = await journal.checked(lambda conn: conn.execute(_BY_DAY, (owner, since)).fetchall())
-    return [DaySpend(day=str(day), usd=float(usd), tasks=int(count)) for day, usd, count in rows]
+    usd: dict[str, float] = defaultdict(float)
+    count: dict[str, int] = defaultdict(int)
+    for created, cost in await journal.finished_costs(owner, since):
+        day = _local(created).strftime("%Y-%m-%d")
+        usd[day] += cost
+        count[day] += 1
+    return [DaySpend(day=day, usd=usd[day], tasks=count[day]) for day in sorted(usd, reverse=True)]
 
 
-async def totals(journal: Journal, owner: str) -> tuple[float, float]:
+async def totals(journal: TaskJournal, owner: str) -> tuple[float, float]:
     """(today, this month): what ``owner``'s finished tasks cost, in USD."""
     return totals_of(await by_day(journal, owner))
 

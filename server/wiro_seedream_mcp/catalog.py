@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 from pydantic import BaseModel, Field
@@ -22,9 +23,10 @@ from pydantic import BaseModel, Field
 from .budget import by_day, totals, totals_of
 from .config import Settings
 from .follow import ANSWER_MARGIN
-from .journal import Journal, JournalEntry, JournalUnavailableError
+from .journal import JournalEntry, JournalUnavailableError, TaskJournal
 from .media import MediaError
-from .state import AppState, owner_of, state_of
+from .state import AppState, Caller, caller_of, state_of
+from .tools.common import reach
 from .wiro.errors import WiroError, WiroNotFoundError
 from .wiro.seedream import EXAMPLE_PROMPTS
 
@@ -75,7 +77,7 @@ class SpendReport(BaseModel):
     )
 
 
-async def spend_of(journal: Journal, owner: str) -> tuple[float, float] | None:
+async def spend_of(journal: TaskJournal, owner: str) -> tuple[float, float] | None:
     """(today, this month), or None when the journal cannot say."""
     try:
         return await totals(journal, owner)
@@ -181,8 +183,12 @@ def describe_entry(item: TaskSummary) -> str:
 
 
 async def entry_of(state: AppState, taskid: str) -> JournalEntry:
-    """The task, refreshed from Wiro when credentials allow, else as the journal has it."""
+    """The caller's task, refreshed from Wiro when credentials allow, else as the journal has it."""
     problem: WiroError | None = None
+    try:
+        await reach(state, taskid)
+    except ToolError as exc:
+        raise ResourceNotFoundError(str(exc)) from None
     if state.wiro is not None:
         try:
             with anyio.move_on_after(ANSWER_MARGIN / 2):
@@ -192,7 +198,7 @@ async def entry_of(state: AppState, taskid: str) -> JournalEntry:
         except WiroError as exc:
             problem = exc
     try:
-        entry = await state.journal.get(taskid)
+        entry = await state.journal.get(taskid, state.scope)
     except JournalUnavailableError as exc:
         raise ResourceError(str(exc)) from exc
     if entry is None and problem is not None:
@@ -225,8 +231,10 @@ async def output_bytes(state: AppState, taskid: str, name: str) -> tuple[bytes, 
         raise ResourceError(f"output {name} of task {taskid} could not be read: {exc}") from exc
 
 
-def register_catalog(server: MCPServer[AppState], journal: Journal, settings: Settings) -> None:
-    owner = owner_of(settings)
+def register_catalog(server: MCPServer[AppState], journal: TaskJournal, settings: Settings) -> None:
+    # Static resources get no request context: the caller comes from the request's access token.
+    def caller() -> Caller:
+        return caller_of(settings, get_access_token())
 
     @server.resource(
         "wiro://tasks",
@@ -236,11 +244,12 @@ def register_catalog(server: MCPServer[AppState], journal: Journal, settings: Se
         mime_type="application/json",
     )
     async def recent_tasks() -> str:
+        who = caller()
         try:
-            entries = await journal.recent(RECENT)
+            entries = await journal.recent(RECENT, who.owner if who.scoped else None)
         except JournalUnavailableError as exc:
             raise ResourceError(str(exc)) from exc
-        listed = listing(entries, journal.warnings(), await spend_of(journal, owner))
+        listed = listing(entries, journal.warnings(), await spend_of(journal, who.owner))
         return listed.model_dump_json(indent=2)
 
     @server.resource(
@@ -253,7 +262,7 @@ def register_catalog(server: MCPServer[AppState], journal: Journal, settings: Se
     )
     async def spend() -> str:
         try:
-            days = await by_day(journal, owner)
+            days = await by_day(journal, caller().owner)
         except JournalUnavailableError as exc:
             raise ResourceError(str(exc)) from exc
         today, month = totals_of(days)

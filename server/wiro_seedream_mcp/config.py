@@ -64,6 +64,8 @@ class Settings:
     preview_size: int | None = DEFAULT_PREVIEW_SIZE
     # Folder of the task journal; None = a journal in memory only (tests, throwaway servers).
     state_dir: Path | None = None
+    # A PostgreSQL journal instead (replicas of `serve --http`): postgresql://user:password@host/db.
+    journal_url: SecretStr | None = None
     # Host names images may also be fetched from, beside Wiro's CDN and the API's own origin.
     download_hosts: tuple[str, ...] = ()
     # Seconds within which the same inputs return the task already started; 0 = always a new task.
@@ -104,6 +106,7 @@ class Settings:
             output_dir=_directory("WIRO_OUTPUT_DIR", _clean(env.get("WIRO_OUTPUT_DIR"))),
             preview_size=_preview(_clean(env.get("WIRO_PREVIEW"))),
             state_dir=_directory("WIRO_STATE_DIR", _clean(env.get("WIRO_STATE_DIR"))) or default_state_dir(),
+            journal_url=_journal_url(_clean(env.get("WIRO_JOURNAL_URL"))),
             download_hosts=_hosts(_clean(env.get("WIRO_DOWNLOAD_HOSTS"))),
             reuse_window=_reuse_window(_clean(env.get("WIRO_REUSE_WINDOW"))),
             budget_usd=_dollars("WIRO_BUDGET_USD", _clean(env.get("WIRO_BUDGET_USD"))),
@@ -134,6 +137,18 @@ def _base_url(raw: str | None) -> str:
             "WIRO_API_BASE_URL must not carry credentials: use WIRO_API_KEY and WIRO_API_SECRET"
         )
     return raw.rstrip("/")
+
+
+def _journal_url(raw: str | None) -> SecretStr | None:
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("postgresql", "postgres") or not (parts.hostname or parts.query):
+        raise ConfigError(
+            "WIRO_JOURNAL_URL must be a PostgreSQL URL such as postgresql://user:password@db.example:5432/wiro"
+            f" (unset, the journal is a SQLite file in WIRO_STATE_DIR); got a {parts.scheme or 'bare'} value"
+        )
+    return SecretStr(raw)
 
 
 def _wait_timeout(raw: str | None) -> float:

@@ -14,7 +14,7 @@ import httpx2 as httpx
 
 from .config import Settings
 from .follow import left
-from .journal import Journal, JournalEntry
+from .journal import JournalEntry, TaskJournal
 from .media import MediaError, Sources, check_image_async, download, file_name, save_async, sniff
 from .wiro.models import Task, TaskOutput
 
@@ -37,7 +37,7 @@ class Delivery:
 
     http: httpx.AsyncClient
     settings: Settings
-    journal: Journal
+    journal: TaskJournal
 
     @property
     def sources(self) -> Sources:

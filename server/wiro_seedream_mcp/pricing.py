@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, Field
 
-from .journal import Journal, JournalUnavailableError
+from .journal import JournalUnavailableError, TaskJournal
 from .wiro.errors import WiroError
 from .wiro.models import PriceRule, ToolRecord
 from .wiro.seedream import SeedreamInputs
@@ -107,7 +107,7 @@ class PriceBook:
     """The model's price for one server process."""
 
     lookup: Callable[[], Awaitable[ToolRecord]] | None
-    journal: Journal
+    journal: TaskJournal
     clock: Callable[[], float] = time.monotonic
     _tool: ToolRecord | None = None
     _until: float = 0.0

@@ -1,5 +1,5 @@
-"""What the task journal stores and how: the table, its statements, a row as an entry, and the
-checks that a file is a journal. :mod:`.journal` does the reading and writing."""
+"""What the task journal stores and how: the tables, the SQLite statements, a row as an entry,
+and the checks that a file is a journal. :mod:`.journal` does the reading and writing."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,21 @@ CREATE TABLE IF NOT EXISTS reservations (
     usd REAL NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS slots (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL
+);
 """
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Today's spend of one owner: finished tasks, and what running or starting tasks may cost."""
+
+    finished: float
+    held: float
+    running: int
 
 
 class JournalEntry(BaseModel):
@@ -60,6 +75,7 @@ class JournalEntry(BaseModel):
     saved: dict[str, str] = Field(default_factory=dict, description="output name -> saved file path")
     cost: str | None = None
     error: str | None = None
+    owner: str = Field(default="", description="Whose task it is (a hash), '' when not known.")
 
     def as_task(self) -> Task:
         """The entry in the shape of a Wiro task record."""
@@ -156,12 +172,12 @@ COLUMNS = (
     "saved",
 )
 # Built from the constant column names above, never from input.
-SELECT = f"SELECT {', '.join(COLUMNS)}, cost, error FROM tasks"  # noqa: S608
+SELECT = f"SELECT {', '.join(COLUMNS)}, cost, error, owner FROM tasks"  # noqa: S608
 
 
 def entry_of(row: tuple[Any, ...]) -> JournalEntry:
     """A row as an entry, cut to the sizes this server writes, whatever a row holds."""
-    values = dict(zip((*COLUMNS, "cost", "error"), row, strict=True))
+    values = dict(zip((*COLUMNS, "cost", "error", "owner"), row, strict=True))
     for name in ("parameters", "outputs", "saved"):
         values[name] = json.loads(values[name] or "null") or ({} if name != "outputs" else [])
     parameters = values["parameters"]

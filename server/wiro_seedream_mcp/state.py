@@ -1,26 +1,40 @@
-"""What every request handler can reach: settings, the HTTP and Wiro clients, the journal.
+"""What every request handler can reach: settings, the HTTP and Wiro clients, the journal, and
+who is calling.
 
 The one HTTP client of the server is built on first use rather than at start-up: loading the
 TLS certificate store costs tens of milliseconds that a host would otherwise wait for before
 its first ``tools/list`` answer.
+
+Over stdio there is one caller, the person whose key the server holds, and the journal is
+theirs. Over HTTP with authentication (:mod:`.http`) each request names its caller: one who
+brought their own Wiro key, or a user the server's team key pays for. Each caller's tasks are
+journaled under its own owner hash and only that caller reaches them.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import anyio
 import httpx2 as httpx
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import SecretStr
 
 from . import __version__
 from .cancels import CancelReasons
 from .config import Settings
 from .delivery import Delivery
-from .journal import Journal
+from .journal import TaskJournal
 from .pricing import PriceBook
 from .wiro.client import WiroClient
+from .wiro.models import ToolRecord
 from .wiro.signing import WiroAuth
 
 USER_AGENT = f"wiro-seedream-mcp/{__version__}"
@@ -48,21 +62,92 @@ def wiro_client(http: httpx.AsyncClient, settings: Settings) -> WiroClient | Non
     return WiroClient(http, base_url=settings.base_url, auth=WiroAuth(settings.api_key, settings.api_secret))
 
 
+def _hash(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+
+
 def owner_of(settings: Settings) -> str:
     """A hash of the API's address and key (never the key itself): whose tasks these are."""
     key = settings.api_key.get_secret_value() if settings.api_key else ""
-    return hashlib.sha256(f"{settings.base_url}\n{key}".encode()).hexdigest()[:24]
+    return _hash(settings.base_url, key)
+
+
+# The issuer a caller's own Wiro key is given as (see :class:`.http.KeyVerifier`).
+OWN_KEY_ISSUER = "wiro-key"
+# Wiro clients of callers with their own keys kept between their requests.
+OWN_KEY_CLIENTS = 512
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request is for. ``owner`` names its tasks in the journal; a ``scoped`` caller reaches
+    only the tasks journaled under its owner; ``key``/``secret`` are the caller's own credentials,
+    when it brought them (held for the request, never stored or logged)."""
+
+    owner: str
+    scoped: bool = False
+    key: SecretStr | None = field(default=None, repr=False)
+    secret: SecretStr | None = field(default=None, repr=False)
+
+    @property
+    def own_key(self) -> bool:
+        return self.key is not None
+
+
+def caller_of(settings: Settings, token: AccessToken | None) -> Caller:
+    """The caller an access token stands for; without one, the person whose key the server holds."""
+    if token is None:
+        return Caller(owner_of(settings))
+    issuer = str((token.claims or {}).get("iss") or "")
+    if issuer == OWN_KEY_ISSUER:
+        key, _, secret = token.token.partition(":")
+        return Caller(
+            owner=_hash(settings.base_url, key),
+            scoped=True,
+            key=SecretStr(key),
+            secret=SecretStr(secret) if secret else None,
+        )
+    team = settings.api_key.get_secret_value() if settings.api_key else ""
+    return Caller(owner=_hash(settings.base_url, team, issuer, token.subject or token.client_id), scoped=True)
+
+
+class Drain:
+    """Waits that end early, handing back their task, when the server is shutting down."""
+
+    def __init__(self) -> None:
+        self.draining = False
+        self._scopes: set[anyio.CancelScope] = set()
+
+    @contextmanager
+    def wait(self) -> Iterator[anyio.CancelScope]:
+        """A scope for one wait: cancelled (and the cancellation caught) when draining starts."""
+        scope = anyio.CancelScope()
+        if self.draining:
+            scope.cancel()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._scopes.discard(scope)
+
+    def start(self) -> None:
+        self.draining = True
+        for scope in list(self._scopes):
+            scope.cancel()
 
 
 @dataclass
 class AppState:
     settings: Settings
-    journal: Journal
+    journal: TaskJournal
     problem: str | None = None
     cancels: CancelReasons = field(default_factory=CancelReasons)
+    drain: Drain = field(default_factory=Drain)
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
     _wiro: WiroClient | None = field(default=None, repr=False)
     _prices: PriceBook | None = field(default=None, repr=False)
+    _own: OrderedDict[str, WiroClient] = field(default_factory=OrderedDict, repr=False)
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -71,18 +156,55 @@ class AppState:
         return self._http
 
     @property
+    def caller(self) -> Caller:
+        """Who the request being handled is for."""
+        return caller_of(self.settings, get_access_token())
+
+    @property
+    def scope(self) -> str | None:
+        """The owner whose tasks this request may reach; None when it may reach the whole journal."""
+        caller = self.caller
+        return caller.owner if caller.scoped else None
+
+    @property
     def wiro(self) -> WiroClient | None:
-        """The Wiro client, or None when credentials are missing or the configuration is invalid."""
-        if self._wiro is None and self.problem is None:
+        """The caller's Wiro client, or None when credentials are missing or the configuration is
+        invalid."""
+        if self.problem is not None:
+            return None
+        caller = self.caller
+        if caller.key is not None:
+            return self._own_client(caller)
+        if self._wiro is None:
             self._wiro = wiro_client(self.http, self.settings)
         return self._wiro
 
+    def _own_client(self, caller: Caller) -> WiroClient:
+        key = caller.key.get_secret_value() if caller.key is not None else ""
+        secret = caller.secret.get_secret_value() if caller.secret is not None else ""
+        slot = _hash(key, secret)
+        client = self._own.get(slot)
+        if client is None:
+            client = WiroClient(
+                self.http, base_url=self.settings.base_url, auth=WiroAuth(SecretStr(key), caller.secret)
+            )
+            self._own[slot] = client
+            while len(self._own) > OWN_KEY_CLIENTS:
+                self._own.popitem(last=False)
+        self._own.move_to_end(slot)
+        return client
+
     @property
     def prices(self) -> PriceBook:
-        """The model's price, read from Wiro on first use (never at start-up)."""
+        """The model's price, read from Wiro on first use (never at start-up), with the key of the
+        caller that first needs it."""
         if self._prices is None:
-            wiro = self.wiro
-            self._prices = PriceBook(wiro.tool_detail if wiro is not None else None, self.journal)
+
+            async def lookup() -> ToolRecord:
+                return await self.client().tool_detail()
+
+            has_key = self.settings.api_key is not None or self.caller.own_key
+            self._prices = PriceBook(lookup if has_key and self.problem is None else None, self.journal)
         return self._prices
 
     @property
@@ -91,8 +213,9 @@ class AppState:
 
     @property
     def owner(self) -> str:
-        """Whose tasks these are: a hash of the API's address and key (never the key itself)."""
-        return owner_of(self.settings)
+        """Whose tasks these are: a hash of the API's address and the caller's key, or of the team
+        key and the user (never a key itself)."""
+        return self.caller.owner
 
     def client(self) -> WiroClient:
         wiro = self.wiro
@@ -103,7 +226,7 @@ class AppState:
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
-        self.journal.close()
+        await self.journal.aclose()
 
 
 def state_of(ctx: Context[AppState]) -> AppState:

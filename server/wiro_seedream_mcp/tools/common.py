@@ -12,7 +12,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 
 from ..follow import ANSWER_MARGIN, PROGRESS_TOTAL, TaskFollower, left
-from ..journal import Journal, JournalEntry, JournalUnavailableError
+from ..journal import JournalEntry, JournalUnavailableError, TaskJournal
 from ..results import TaskResult, task_result
 from ..state import AppState
 from ..wiro.errors import WiroError
@@ -28,8 +28,10 @@ __all__ = [
     "follower",
     "journal_entry",
     "left",
+    "reach",
     "same_inputs",
     "tool_error",
+    "wait_for",
 ]
 
 TaskOutcome = Annotated[CallToolResult, TaskResult]
@@ -56,23 +58,68 @@ def follower(ctx: Context[AppState], state: AppState, task: Task) -> TaskFollowe
 
 
 async def journal_entry(
-    journal: Journal, taskid: str | None, token: str | None = None
+    journal: TaskJournal, taskid: str | None, token: str | None = None, owner: str | None = None
 ) -> JournalEntry | None:
-    """The task as the journal last recorded it; None when it is not there or cannot be read."""
+    """The task as the journal last recorded it (of ``owner`` only, when given); None when it is not
+    there or cannot be read."""
     try:
         if taskid:
-            return await journal.get(taskid)
+            return await journal.get(taskid, owner)
         if token:
-            return await journal.by_token(token)
+            return await journal.by_token(token, owner)
     except JournalUnavailableError as exc:
         log.warning("%s", exc)
     return None
 
 
+def not_yours(taskid: str | None, token: str | None = None) -> str:
+    """The answer for a task that is not the caller's: the same whether or not it exists."""
+    which = f"task {taskid}" if taskid else "the task with that token"
+    return f"{which} is not one of yours: this server knows no such task started with your credentials"
+
+
+async def reach(state: AppState, taskid: str | None, token: str | None = None) -> None:
+    """Refuse a task the caller may not reach, before Wiro is asked anything about it.
+
+    A caller with its own key may reach any task the journal does not give to someone else: Wiro
+    itself answers only for that key's project. A user of the team key reaches only the tasks
+    journaled under its owner, as every team member's tasks are on the one key.
+    """
+    caller = state.caller
+    if not caller.scoped:
+        return
+    try:
+        entry = await (state.journal.get(taskid) if taskid else state.journal.by_token(token or ""))
+    except JournalUnavailableError as exc:
+        if caller.own_key:
+            return
+        raise ToolError(f"{exc}: whose task this is cannot be checked, so it was not looked up") from exc
+    if entry is not None and entry.owner == caller.owner:
+        return
+    if entry is None and caller.own_key:
+        return
+    raise ToolError(not_yours(taskid, token))
+
+
+async def wait_for(state: AppState, watcher: TaskFollower, seconds: float) -> Task:
+    """``watcher.wait``, ended early with the task as last seen when the server shuts down."""
+    task: Task | None = None
+    with state.drain.wait() as scope:
+        task = await watcher.wait(seconds)
+    if scope.cancelled_caught or task is None:
+        watcher.warnings.append(
+            "the server is shutting down, so the wait ended early; the task goes on: pick it up with get_task"
+        )
+        return watcher.latest or Task(
+            id=watcher.taskid, socketaccesstoken=watcher.token or "", status=watcher.status
+        )
+    return task
+
+
 async def finished(state: AppState, task: Task, *, until: float, **options: Any) -> CallToolResult:
     """The result for a task that ended: journal it, deliver its images by ``until``, describe it."""
     await state.journal.update(task)
-    entry = await journal_entry(state.journal, task.id)
+    entry = await journal_entry(state.journal, task.id, owner=state.scope)
     delivered = await state.delivery.deliver(task, entry, until=until)
     return task_result(task, delivered=delivered, **options)
 

@@ -37,7 +37,16 @@ from ..wiro.seedream import (
     SizeParam,
     Watermark,
 )
-from .common import ANSWER_MARGIN, TaskOutcome, finished, follower, left, same_inputs, tool_error
+from .common import (
+    ANSWER_MARGIN,
+    TaskOutcome,
+    finished,
+    follower,
+    left,
+    same_inputs,
+    tool_error,
+    wait_for,
+)
 from .confirm import StartTask, confirmation, refusal_of
 
 log = logging.getLogger(__name__)
@@ -244,7 +253,7 @@ def register(server: MCPServer[AppState]) -> None:
                     estimate=estimate,
                 )
             await watcher.note(accepted.status or TaskStatus.QUEUE)
-            task = await watcher.wait(max(0.0, began + waiting - anyio.current_time()))
+            task = await wait_for(state, watcher, max(0.0, began + waiting - anyio.current_time()))
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 reason = await state.cancels.reason(ctx)

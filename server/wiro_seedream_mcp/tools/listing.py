@@ -33,7 +33,7 @@ def register(server: MCPServer[AppState]) -> None:
     ) -> Annotated[CallToolResult, TaskList]:
         state = state_of(ctx)
         try:
-            entries = await state.journal.recent(limit)
+            entries = await state.journal.recent(limit, state.scope)
         except JournalUnavailableError as exc:
             raise ToolError(f"{exc}. Fix or move the file, or set WIRO_STATE_DIR to another folder.") from exc
         spend = await spend_of(state.journal, state.owner)

@@ -19,7 +19,17 @@ from ..wiro.client import exactly_one
 from ..wiro.errors import CODE_NOT_FOUND, WiroError
 from ..wiro.models import Task
 from ..wiro.seedream import MaybeText, optional_text
-from .common import ANSWER_MARGIN, TaskOutcome, finished, follower, journal_entry, left, tool_error
+from .common import (
+    ANSWER_MARGIN,
+    TaskOutcome,
+    finished,
+    follower,
+    journal_entry,
+    left,
+    reach,
+    tool_error,
+    wait_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +45,7 @@ async def look_up(
     ctx: Context[AppState], state: AppState, taskid: str | None, tasktoken: str | None, wait: float
 ) -> CallToolResult:
     client = state.client()
+    await reach(state, taskid, tasktoken)
     began = anyio.current_time()
     until = began + wait + ANSWER_MARGIN
     task: Task | None = None
@@ -47,12 +58,14 @@ async def look_up(
             problem = f"Wiro did not answer within {ANSWER_MARGIN - 1:g} s"
         elif not task.done and wait > 0:
             watcher = follower(ctx, state, task)
-            task = await watcher.wait(max(0.0, began + wait - anyio.current_time()))
+            task = await wait_for(state, watcher, max(0.0, began + wait - anyio.current_time()))
     except WiroError as exc:
         problem = str(exc)
     if problem is not None:
         # The journal has the follow's last record; else the record Detail gave before the follow.
-        entry = await journal_entry(state.journal, taskid or (task.id if task else None), tasktoken)
+        entry = await journal_entry(
+            state.journal, taskid or (task.id if task else None), tasktoken, owner=state.scope
+        )
         remembered = entry.as_task() if entry is not None else task
         if remembered is None:
             about = f" (task {taskid})" if taskid else ""
@@ -180,6 +193,7 @@ def register(server: MCPServer[AppState], wait_limit: float) -> None:
     ) -> TaskOutcome:
         _exactly_one(taskid=taskid, socketaccesstoken=socketaccesstoken)
         state = state_of(ctx)
+        await reach(state, taskid, socketaccesstoken)
         return await _stop(
             state,
             "kill",
@@ -207,6 +221,7 @@ def register(server: MCPServer[AppState], wait_limit: float) -> None:
     ) -> TaskOutcome:
         _exactly_one(taskid=taskid)
         state = state_of(ctx)
+        await reach(state, taskid)
         return await _stop(
             state,
             "cancel",

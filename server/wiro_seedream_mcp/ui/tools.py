@@ -64,7 +64,7 @@ def register(apps: Apps) -> None:
         state = state_of(ctx)
         looked = await look_up(ctx, state, taskid, None, 0)
         result = TaskResult.model_validate(looked.structured_content)
-        entry = await journal_entry(state.journal, result.taskid)
+        entry = await journal_entry(state.journal, result.taskid, owner=state.scope)
         spend = await spend_of(state.journal, state.owner)
         words, progress = _where(result)
         stop: Stop | None = None
@@ -98,7 +98,7 @@ def register(apps: Apps) -> None:
     ) -> CallToolResult:
         state = state_of(ctx)
         try:
-            entries = await state.journal.recent(limit)
+            entries = await state.journal.recent(limit, state.scope)
         except JournalUnavailableError as exc:
             raise ToolError(str(exc)) from exc
         spend = await spend_of(state.journal, state.owner)

@@ -1,4 +1,4 @@
-"""The task journal: every task Wiro accepted, kept in a small SQLite file.
+"""The task journal in a small SQLite file: the embedded default.
 
 A task is written the moment Run hands back its id, before the tool answers anything, and
 updated as it moves, so a crash or a restart never loses a paid task: ``get_task``,
@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import anyio
 from pydantic import ValidationError
 
-from .records import (
+from ..records import (
     ACCEPTED,
     FILE_NAME,
     RELEASE,
@@ -39,14 +39,13 @@ from .records import (
     SELECT,
     UPDATED,
     JournalEntry,
+    Spend,
     entry_of,
     foreign,
-    inspect,
     prepare,
 )
-from .wiro.models import Task
-
-__all__ = ["FILE_NAME", "Journal", "JournalEntry", "JournalUnavailableError", "inspect"]
+from ..wiro.models import Task
+from . import RESERVATION_TTL, JournalUnavailableError, TaskJournal
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +65,40 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-class JournalUnavailableError(Exception):
-    """The journal could not be read; the message names the file and the reason."""
+# Finished tasks at their real cost; running ones at their estimate, or their cost so far when
+# that is more.
+_SPENT = """
+SELECT COALESCE(SUM(CASE WHEN done = 1 THEN CAST(COALESCE(cost, '0') AS REAL) ELSE 0 END), 0),
+       COALESCE(SUM(CASE WHEN done = 1 THEN 0
+                         ELSE MAX(COALESCE(estimate, 0), CAST(COALESCE(cost, '0') AS REAL)) END), 0),
+       COALESCE(SUM(1 - done), 0)
+FROM tasks WHERE owner = ? AND created >= ?
+"""
+_RESERVED = "SELECT COALESCE(SUM(usd), 0), COUNT(*) FROM reservations WHERE owner = ? AND created >= ?"
+_EXPIRE = "DELETE FROM reservations WHERE created < ?"
+_RESERVE = "INSERT INTO reservations (id, owner, usd, created) VALUES (?, ?, ?, ?)"
+_COSTS = """
+SELECT created, CAST(COALESCE(cost, '0') AS REAL) FROM tasks WHERE owner = ? AND created >= ? AND done = 1
+"""
 
 
-class Journal:
+def _spend(conn: sqlite3.Connection, owner: str, since: float) -> Spend:
+    finished, running_cost, running = conn.execute(_SPENT, (owner, since)).fetchone()
+    reserved, starting = conn.execute(_RESERVED, (owner, time.time() - RESERVATION_TTL)).fetchone()
+    return Spend(
+        finished=float(finished),
+        held=float(running_cost) + float(reserved),
+        running=int(running) + int(starting),
+    )
+
+
+def _scoped(where: str, parameters: tuple[Any, ...], owner: str | None) -> tuple[str, tuple[Any, ...]]:
+    if owner is None:
+        return where, parameters
+    return f"{where} AND owner = ?", (*parameters, owner)
+
+
+class Journal(TaskJournal):
     def __init__(self, folder: Path | None) -> None:
         """``folder`` None keeps the journal in memory (it then lasts as long as the process)."""
         self.path = None if folder is None else folder / FILE_NAME
@@ -101,22 +129,13 @@ class Journal:
         return str(self.path) if self.path is not None else "(in memory)"
 
     def warnings(self) -> list[str]:
-        """What a person should know about the journal, for every answer; empty when all is well."""
-        found: list[str] = []
-        if self.write_problem:
-            found.append(
-                f"the task journal {self.where} cannot record tasks ({self.write_problem}): keep the task "
-                "ids from these answers; list_tasks and restarts will not know them"
-            )
+        found = super().warnings()
         for aside in self._set_aside():
             found.append(
                 f"the task journal was unreadable and was moved aside to {aside} (kept, not deleted); a "
                 f"new journal was started at {self.where}. Look at the old file, then remove it to clear "
                 "this warning"
             )
-        if self.skipped_rows:
-            rows = f"{self.skipped_rows} row(s)"
-            found.append(f"{rows} of the task journal {self.where} could not be read and were skipped")
         return found
 
     def _connect(self) -> sqlite3.Connection:
@@ -256,7 +275,7 @@ class Journal:
 
         await self._write(write)
 
-    async def checked(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    async def _checked(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """``work`` in one write transaction, which no other process can interleave with; raises
         :class:`JournalUnavailableError` when the journal cannot do it."""
 
@@ -326,22 +345,62 @@ class Journal:
                 log.warning("task journal %s: skipped a row that cannot be read (%s)", self.where, exc)
         return entries
 
-    async def get(self, taskid: str) -> JournalEntry | None:
-        found = await self._select("WHERE taskid = ?", (taskid,))
+    async def get(self, taskid: str, owner: str | None = None) -> JournalEntry | None:
+        found = await self._select(*_scoped("WHERE taskid = ?", (taskid,), owner))
         return found[0] if found else None
 
-    async def by_token(self, token: str) -> JournalEntry | None:
-        found = await self._select("WHERE token = ?", (token,))
+    async def by_token(self, token: str, owner: str | None = None) -> JournalEntry | None:
+        found = await self._select(*_scoped("WHERE token = ?", (token,), owner))
         return found[0] if found else None
 
-    async def recent(self, limit: int = 20) -> list[JournalEntry]:
-        return await self._select("ORDER BY created DESC LIMIT ?", (limit,))
+    async def recent(self, limit: int = 20, owner: str | None = None) -> list[JournalEntry]:
+        where, parameters = _scoped("WHERE 1 = 1", (), owner)
+        return await self._select(f"{where} ORDER BY created DESC LIMIT ?", (*parameters, limit))
 
     async def started_since(self, when: float, owner: str, limit: int = 200) -> list[JournalEntry]:
         """Tasks of ``owner`` accepted at or after ``when`` (a ``time.time()`` value), newest first."""
         return await self._select(
             "WHERE created >= ? AND owner = ? ORDER BY created DESC LIMIT ?", (when, owner, limit)
         )
+
+    async def spend(self, owner: str, since: float) -> Spend:
+        return await self._checked(lambda conn: _spend(conn, owner, since))
+
+    async def hold(
+        self, reservation: str, owner: str, usd: float, budget: float, since: float
+    ) -> Spend | None:
+        def check_and_hold(conn: sqlite3.Connection) -> Spend | None:
+            now = time.time()
+            conn.execute(_EXPIRE, (now - RESERVATION_TTL,))
+            spend = _spend(conn, owner, since)
+            if spend.finished + spend.held + usd > budget + 1e-9:
+                return spend
+            conn.execute(_RESERVE, (reservation, owner, usd, now))
+            return None
+
+        return await self._checked(check_and_hold)
+
+    async def finished_costs(self, owner: str, since: float) -> list[tuple[float, float]]:
+        rows = await self._checked(lambda conn: conn.execute(_COSTS, (owner, since)).fetchall())
+        return [(float(created), float(cost)) for created, cost in rows]
+
+    async def take_slot(self, slot: str, owner: str, limit: int, ttl: float) -> bool:
+        def take(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            conn.execute("DELETE FROM slots WHERE expires < ?", (now,))
+            (held,) = conn.execute("SELECT COUNT(*) FROM slots WHERE owner = ?", (owner,)).fetchone()
+            if held >= limit:
+                return False
+            conn.execute("INSERT INTO slots (id, owner, expires) VALUES (?, ?, ?)", (slot, owner, now + ttl))
+            return True
+
+        return await self._checked(take)
+
+    async def free_slot(self, slot: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM slots WHERE id = ?", (slot,))
+
+        await self._write(write)
 
     def close(self) -> None:
         with self._lock:

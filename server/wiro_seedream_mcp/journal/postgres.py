@@ -1,0 +1,353 @@
+"""The task journal in PostgreSQL, for server processes on several machines (``WIRO_JOURNAL_URL``).
+
+The same tables as the SQLite journal, made on first use (under an advisory lock, so replicas
+starting together do not race to create them). A check and the write it allows (a budget
+reservation, a call slot) run in one transaction that first takes a transaction-level advisory
+lock on the owner: two replicas deciding for the same owner take turns, others do not wait.
+
+The driver is asyncpg, imported on first use (install the ``postgres`` extra). As with SQLite, a
+write that fails never fails a paid call: it is logged and named in every answer until a write
+succeeds again; a read that fails raises :class:`JournalUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+from pydantic import ValidationError
+
+from ..records import COLUMNS, JournalEntry, Spend, entry_of
+from ..wiro.models import Task
+from . import RESERVATION_TTL, JournalUnavailableError, TaskJournal
+
+if TYPE_CHECKING:
+    import asyncpg
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    taskid TEXT PRIMARY KEY,
+    token TEXT NOT NULL DEFAULT '',
+    parameters TEXT NOT NULL DEFAULT '{}',
+    created DOUBLE PRECISION NOT NULL,
+    updated DOUBLE PRECISION NOT NULL,
+    status TEXT NOT NULL DEFAULT '',
+    done INTEGER NOT NULL DEFAULT 0,
+    succeeded INTEGER NOT NULL DEFAULT 0,
+    outputs TEXT NOT NULL DEFAULT '[]',
+    saved TEXT NOT NULL DEFAULT '{}',
+    cost TEXT,
+    error TEXT,
+    owner TEXT NOT NULL DEFAULT '',
+    estimate DOUBLE PRECISION
+);
+CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created DESC);
+CREATE INDEX IF NOT EXISTS tasks_owner_created ON tasks (owner, created DESC);
+CREATE INDEX IF NOT EXISTS tasks_token ON tasks (token);
+CREATE TABLE IF NOT EXISTS reservations (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    usd DOUBLE PRECISION NOT NULL,
+    created DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slots (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires DOUBLE PRECISION NOT NULL
+);
+"""
+# Any constant: the lock that one replica holds while it creates the tables.
+_SCHEMA_LOCK = 7_311_946_205
+
+# Built from the constant column names, never from input.
+_SELECT = f"SELECT {', '.join(COLUMNS)}, cost, error, owner FROM tasks"  # noqa: S608
+_ACCEPTED = """
+INSERT INTO tasks (taskid, token, parameters, created, updated, status, owner, estimate)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (taskid) DO UPDATE SET token = excluded.token, updated = excluded.updated
+"""
+_UPDATED = """
+INSERT INTO tasks (taskid, token, created, updated, status, done, succeeded, outputs, cost, error)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (taskid) DO UPDATE SET
+    token = CASE WHEN excluded.token != '' THEN excluded.token ELSE tasks.token END,
+    updated = excluded.updated, status = excluded.status, done = excluded.done,
+    succeeded = excluded.succeeded, outputs = excluded.outputs, cost = excluded.cost,
+    error = excluded.error
+"""
+_SAVED = """
+UPDATE tasks
+SET saved = (COALESCE(NULLIF(saved, ''), '{}')::jsonb || jsonb_build_object($2::text, $3::text))::text,
+    updated = $4
+WHERE taskid = $1
+"""
+_SPENT = """
+SELECT COALESCE(SUM(CASE WHEN done = 1 THEN CAST(COALESCE(cost, '0') AS DOUBLE PRECISION) ELSE 0 END), 0),
+       COALESCE(SUM(CASE WHEN done = 1 THEN 0
+                         ELSE GREATEST(COALESCE(estimate, 0), CAST(COALESCE(cost, '0') AS DOUBLE PRECISION))
+                    END), 0),
+       COALESCE(SUM(1 - done), 0)
+FROM tasks WHERE owner = $1 AND created >= $2
+"""
+_RESERVED = "SELECT COALESCE(SUM(usd), 0), COUNT(*) FROM reservations WHERE owner = $1 AND created >= $2"
+_COSTS = """
+SELECT created, CAST(COALESCE(cost, '0') AS DOUBLE PRECISION) FROM tasks
+WHERE owner = $1 AND created >= $2 AND done = 1
+"""
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    import asyncpg
+
+    return (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+class PostgresJournal(TaskJournal):
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._opening: anyio.Lock | None = None
+        self.write_problem: str | None = None
+        self.skipped_rows = 0
+
+    @property
+    def where(self) -> str:
+        return _shown(self.url)
+
+    async def _connect(self) -> asyncpg.Pool:
+        if self._pool is not None:
+            return self._pool
+        if self._opening is None:
+            self._opening = anyio.Lock()
+        async with self._opening:
+            if self._pool is None:
+                import asyncpg
+
+                pool = await asyncpg.create_pool(
+                    self.url, min_size=1, max_size=self.pool_size, command_timeout=10, timeout=10
+                )
+                try:
+                    async with pool.acquire() as conn:
+                        await conn.execute(f"SELECT pg_advisory_lock({_SCHEMA_LOCK})")
+                        try:
+                            await conn.execute(SCHEMA)
+                        finally:
+                            await conn.execute(f"SELECT pg_advisory_unlock({_SCHEMA_LOCK})")
+                except BaseException:
+                    await pool.close()
+                    raise
+                self._pool = pool
+            return self._pool
+
+    async def _run(self, work: Callable[[asyncpg.Connection], Awaitable[_T]], *, locked: str = "") -> _T:
+        """``work`` in one transaction; with ``locked``, under that owner's advisory lock."""
+        pool = await self._connect()
+        async with pool.acquire() as conn, conn.transaction():
+            if locked:
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", locked)
+            return await work(conn)
+
+    async def _write(self, work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> None:
+        try:
+            await self._run(work)
+        except _errors() as exc:
+            self.write_problem = str(exc) or type(exc).__name__
+            log.error("task journal %s: %s", self.where, self.write_problem)
+            return
+        self.write_problem = None
+
+    async def _checked(self, work: Callable[[asyncpg.Connection], Awaitable[_T]], *, locked: str = "") -> _T:
+        try:
+            return await self._run(work, locked=locked)
+        except _errors() as exc:
+            log.error("task journal %s: %s", self.where, exc)
+            raise JournalUnavailableError(f"the task journal {self.where} cannot be used ({exc})") from exc
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    async def accepted(
+        self,
+        taskid: str,
+        token: str,
+        parameters: dict[str, Any],
+        owner: str = "",
+        *,
+        estimate: float | None = None,
+        reservation: str | None = None,
+    ) -> None:
+        now = time.time()
+
+        async def write(conn: asyncpg.Connection) -> None:
+            await conn.execute(
+                _ACCEPTED, taskid, token, json.dumps(parameters), now, now, "task_queue", owner, estimate
+            )
+            if reservation is not None:
+                await conn.execute("DELETE FROM reservations WHERE id = $1", reservation)
+
+        await self._write(write)
+
+    async def update(self, task: Task, *, error: str | None = None) -> None:
+        now = time.time()
+        if error is None and task.failed:
+            error = task.failure_reason()
+        outputs = [
+            o.model_dump(mode="json", include={"name", "url", "contenttype", "size"}) for o in task.outputs
+        ]
+        cost = None if task.totalcost is None else str(task.totalcost)
+
+        async def write(conn: asyncpg.Connection) -> None:
+            await conn.execute(
+                _UPDATED,
+                task.id,
+                task.socketaccesstoken,
+                now,
+                now,
+                task.status,
+                int(task.done),
+                int(task.succeeded),
+                json.dumps(outputs),
+                cost,
+                error,
+            )
+
+        await self._write(write)
+
+    async def saved(self, taskid: str, name: str, path: Path) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            await conn.execute(_SAVED, taskid, name, str(path), time.time())
+
+        await self._write(write)
+
+    async def _select(self, where: str, *parameters: Any) -> list[JournalEntry]:
+        async def read(conn: asyncpg.Connection) -> list[Any]:
+            return list(await conn.fetch(f"{_SELECT} {where}", *parameters))
+
+        rows = await self._checked(read)
+        entries = []
+        for row in rows:
+            try:
+                entries.append(entry_of(tuple(row)))
+            except (ValueError, TypeError, ValidationError) as exc:
+                self.skipped_rows += 1
+                log.warning("task journal %s: skipped a row that cannot be read (%s)", self.where, exc)
+        return entries
+
+    async def _one(self, column: str, value: str, owner: str | None) -> JournalEntry | None:
+        if owner is None:
+            found = await self._select(f"WHERE {column} = $1 LIMIT 1", value)
+        else:
+            found = await self._select(f"WHERE {column} = $1 AND owner = $2 LIMIT 1", value, owner)
+        return found[0] if found else None
+
+    async def get(self, taskid: str, owner: str | None = None) -> JournalEntry | None:
+        return await self._one("taskid", taskid, owner)
+
+    async def by_token(self, token: str, owner: str | None = None) -> JournalEntry | None:
+        return await self._one("token", token, owner)
+
+    async def recent(self, limit: int = 20, owner: str | None = None) -> list[JournalEntry]:
+        if owner is None:
+            return await self._select("ORDER BY created DESC LIMIT $1", limit)
+        return await self._select("WHERE owner = $1 ORDER BY created DESC LIMIT $2", owner, limit)
+
+    async def started_since(self, when: float, owner: str, limit: int = 200) -> list[JournalEntry]:
+        return await self._select(
+            "WHERE created >= $1 AND owner = $2 ORDER BY created DESC LIMIT $3", when, owner, limit
+        )
+
+    # -- spend ---------------------------------------------------------------------------
+
+    @staticmethod
+    async def _spend(conn: asyncpg.Connection, owner: str, since: float) -> Spend:
+        finished, running_cost, running = await conn.fetchrow(_SPENT, owner, since)
+        reserved, starting = await conn.fetchrow(_RESERVED, owner, time.time() - RESERVATION_TTL)
+        return Spend(
+            finished=float(finished),
+            held=float(running_cost) + float(reserved),
+            running=int(running) + int(starting),
+        )
+
+    async def spend(self, owner: str, since: float) -> Spend:
+        return await self._checked(lambda conn: self._spend(conn, owner, since))
+
+    async def hold(
+        self, reservation: str, owner: str, usd: float, budget: float, since: float
+    ) -> Spend | None:
+        async def check_and_hold(conn: asyncpg.Connection) -> Spend | None:
+            now = time.time()
+            await conn.execute("DELETE FROM reservations WHERE created < $1", now - RESERVATION_TTL)
+            spend = await self._spend(conn, owner, since)
+            if spend.finished + spend.held + usd > budget + 1e-9:
+                return spend
+            await conn.execute(
+                "INSERT INTO reservations (id, owner, usd, created) VALUES ($1, $2, $3, $4)",
+                reservation,
+                owner,
+                usd,
+                now,
+            )
+            return None
+
+        return await self._checked(check_and_hold, locked=f"spend:{owner}")
+
+    async def release(self, reservation: str) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            await conn.execute("DELETE FROM reservations WHERE id = $1", reservation)
+
+        await self._write(write)
+
+    async def finished_costs(self, owner: str, since: float) -> list[tuple[float, float]]:
+        async def read(conn: asyncpg.Connection) -> list[Any]:
+            return list(await conn.fetch(_COSTS, owner, since))
+
+        return [(float(created), float(cost)) for created, cost in await self._checked(read)]
+
+    # -- calls running at once -----------------------------------------------------------
+
+    async def take_slot(self, slot: str, owner: str, limit: int, ttl: float) -> bool:
+        async def take(conn: asyncpg.Connection) -> bool:
+            now = time.time()
+            await conn.execute("DELETE FROM slots WHERE owner = $1 AND expires < $2", owner, now)
+            held = await conn.fetchval("SELECT COUNT(*) FROM slots WHERE owner = $1", owner)
+            if held >= limit:
+                return False
+            await conn.execute(
+                "INSERT INTO slots (id, owner, expires) VALUES ($1, $2, $3)", slot, owner, now + ttl
+            )
+            return True
+
+        return await self._checked(take, locked=f"slots:{owner}")
+
+    async def free_slot(self, slot: str) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            await conn.execute("DELETE FROM slots WHERE id = $1", slot)
+
+        await self._write(write)
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
