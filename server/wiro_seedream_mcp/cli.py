@@ -1,4 +1,5 @@
-"""Command line: ``serve`` (the default, MCP over stdio), ``emulator``, ``demo`` and ``doctor``.
+"""Command line: ``serve`` (the default, MCP over stdio; ``--http`` for streamable HTTP),
+``emulator``, ``demo``, ``doctor``, ``install`` and ``token``.
 
 Only ``serve`` is on the start-up path of a host, so everything else is imported inside
 the subcommand that needs it.
@@ -45,7 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="serve MCP over stdio (the default)")
+    serve = sub.add_parser("serve", help="serve MCP over stdio (the default), or over HTTP with --http")
+    serve.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="--http: address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="--http: port to listen on (default 8000)")
+    serve.add_argument("--path", default="/mcp", help="--http: the MCP endpoint's path (default /mcp)")
+    serve.add_argument(
+        "--stateless",
+        action="store_true",
+        help="--http: no sessions, so any replica can answer any request of an older client",
+    )
     serve.add_argument(
         "--emulator",
         action="store_true",
@@ -63,12 +73,21 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--key-only", action="store_true", help="emulate a key-only project (no signature)")
     emu.add_argument("--speed", type=float, default=1.0, help="time factor: 2 = twice as fast (default 1)")
     emu.add_argument("--no-socket", action="store_true", help="refuse the task socket (clients must poll)")
+    emu.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="KEY[:SECRET]",
+        help="another project on the same emulator, with its own key and tasks (repeatable)",
+    )
 
     demo = sub.add_parser("demo", help="generate one image end to end through a real MCP client session")
     demo.add_argument("--prompt", default=None, help="what to draw (default: the model's example prompt)")
     demo.add_argument("--size", default="1024x1024", help="one of the eight sizes (default 1024x1024)")
     demo.add_argument("--out", default=None, help="folder to save the image in (default: a temp folder)")
     sub.add_parser("doctor", help="check the configuration and that Wiro accepts the credentials")
+    token = sub.add_parser("token", help="make a static token for serve --http (WIRO_HTTP_TOKENS)")
+    token.add_argument("names", nargs="+", help="who each token is for (e.g. alice)")
 
     from .install import HOSTS
 
@@ -96,7 +115,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     command = args.command or "serve"
     if command == "serve":
-        serve(emulated=getattr(args, "emulator", False), speed=getattr(args, "emulator_speed", 1.0))
+        http = None
+        if getattr(args, "http", False):
+            http = {"host": args.host, "port": args.port, "path": args.path, "stateless": args.stateless}
+        serve(
+            emulated=getattr(args, "emulator", False), speed=getattr(args, "emulator_speed", 1.0), http=http
+        )
+    elif command == "token":
+        from .config import ConfigError
+        from .http import describe_token, new_token, token_names
+
+        try:
+            names = token_names(args.names)
+        except ConfigError as exc:
+            sys.exit(f"wiro-seedream-mcp token: {exc}")
+        print("\n\n".join(describe_token(name, new_token()) for name in names))
     elif command == "emulator":
         run_emulator(args)
     elif command == "demo":
@@ -122,11 +155,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
 
 
-def serve(*, emulated: bool = False, speed: float = 1.0) -> None:
+def serve(*, emulated: bool = False, speed: float = 1.0, http: dict[str, Any] | None = None) -> None:
     _setup_logging()
     from .app import build_server
 
     if not emulated:
+        if http is not None:
+            _serve_http(None, http)
+            return
         build_server().run("stdio")
         return
     import tempfile
@@ -152,7 +188,25 @@ def serve(*, emulated: bool = False, speed: float = 1.0) -> None:
             "WIRO_STATE_DIR": state,
         }
         environ.pop("WIRO_SOCKET_URL", None)
+        if http is not None:
+            _serve_http(environ, http)
+            return
         build_server(Settings.from_env(environ)).run("stdio")
+
+
+def _serve_http(environ: dict[str, str] | None, options: dict[str, Any]) -> None:
+    """``serve --http``: a setting that cannot be served is one line on stderr and exit code 2."""
+    from .config import ConfigError, Settings
+    from .http import HttpSettings, serve_http
+
+    try:
+        settings = Settings.from_env(environ)
+        http = HttpSettings.from_env(environ, **options)
+        http.check(settings)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+    serve_http(settings, http)
 
 
 def _timings(speed: float) -> Any:
@@ -174,8 +228,12 @@ def run_emulator(args: Any) -> None:
     _setup_logging()
     key = args.api_key or DEFAULT_KEY
     secret = None if args.key_only else (args.api_secret or DEFAULT_SECRET)
+    others = [Project(api_key=k, api_secret=s or None) for k, _, s in (a.partition(":") for a in args.also)]
     emulator = WiroEmulator(
-        Project(api_key=key, api_secret=secret), _timings(args.speed), socket=not args.no_socket
+        Project(api_key=key, api_secret=secret),
+        _timings(args.speed),
+        socket=not args.no_socket,
+        others=others,
     )
     url = f"http://{args.host}:{args.port}/v1"
     lines = [

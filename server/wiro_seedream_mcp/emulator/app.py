@@ -27,21 +27,21 @@ def build_app(emulator: WiroEmulator) -> Starlette:
     from starlette.responses import JSONResponse
     from starlette.routing import Route, WebSocketRoute
 
-    handlers: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+    handlers: dict[str, Callable[..., dict[str, Any]]] = {
         "Detail": emulator.detail,
         "Kill": emulator.kill,
         "Cancel": emulator.cancel,
     }
 
-    def dispatch(path: dict[str, Any], body: dict[str, Any], base: str) -> dict[str, Any]:
+    def dispatch(path: dict[str, Any], body: dict[str, Any], base: str, key: str) -> dict[str, Any]:
         if "owner" in path:
-            return emulator.run(f"{path['owner']}/{path['model']}", body, base)
+            return emulator.run(f"{path['owner']}/{path['model']}", body, base, key)
         handler = (
             emulator.tool_detail if path.get("tool") == "Detail" else handlers.get(path.get("action", ""))
         )
         if handler is None:
             raise RefusedError("Endpoint not found.", code=1, status=404)
-        return handler(body, base)
+        return handler(body, base, key)
 
     async def api(request: Request) -> Response:
         raw = await request.body()
@@ -54,8 +54,8 @@ def build_app(emulator: WiroEmulator) -> Starlette:
             record.outcome = f"fault {fault.kind}"
             return _refuse_early(fault)
         try:
-            emulator.authenticate(headers)
-            answer = dispatch(request.path_params, json_body(headers, raw), base)
+            key = emulator.authenticate(headers)
+            answer = dispatch(request.path_params, json_body(headers, raw), base, key)
         except RefusedError as refused:
             record.outcome = "unauthorized" if refused.status == 401 else "refused"
             return JSONResponse(refused.body, status_code=refused.status)

@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -43,8 +43,12 @@ class WiroEmulator:
         max_active: int | None = None,
         socket: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        others: Sequence[Project] = (),
     ) -> None:
         self.project = project or Project()
+        # More projects on the same emulator, each with its own key and its own tasks (callers
+        # bringing their own keys to one server).
+        self.projects = {p.api_key: p for p in (self.project, *others)}
         self.timings = timings or Timings()
         self.max_active = max_active
         self.socket = socket
@@ -101,13 +105,17 @@ class WiroEmulator:
 
     # -- authentication ------------------------------------------------------------------
 
-    def authenticate(self, headers: dict[str, str]) -> None:
-        key = headers.get("x-api-key")
-        if not key or not secrets.compare_digest(key.encode(), self.project.api_key.encode()):
+    def authenticate(self, headers: dict[str, str]) -> str:
+        """The key of the project the request is signed for; raises when it is not valid."""
+        key = headers.get("x-api-key") or ""
+        project = next(
+            (p for k, p in self.projects.items() if secrets.compare_digest(key.encode(), k.encode())), None
+        )
+        if not key or project is None:
             raise RefusedError("Project authorization is not valid.", status=401)
-        secret = self.project.api_secret
+        secret = project.api_secret
         if secret is None:
-            return
+            return key
         nonce, signature = headers.get("x-nonce"), headers.get("x-signature")
         if not nonce or not signature:
             raise RefusedError(
@@ -121,10 +129,11 @@ class WiroEmulator:
             if nonce in self._seen_nonces:
                 raise RefusedError("Project authorization is not valid. Nonce was already used.", status=401)
             self._seen_nonces.add(nonce)
+        return key
 
     # -- endpoints -----------------------------------------------------------------------
 
-    def run(self, model: str, body: dict[str, Any], base: str) -> dict[str, Any]:
+    def run(self, model: str, body: dict[str, Any], base: str, key: str | None = None) -> dict[str, Any]:
         if model.lower() != MODEL_SLUG:
             raise RefusedError("Model not found.", code=1, status=404)
         inputs = validate_inputs(body)
@@ -149,6 +158,7 @@ class WiroEmulator:
                 schedule=schedule(self.timings, failure),
                 failure=failure,
                 callbackurl=str(body.get("callbackUrl") or ""),
+                key=key or self.project.api_key,
             )
             self.tasks[taskid] = task
         if failure is None:
@@ -156,7 +166,7 @@ class WiroEmulator:
         log.info("emulator: task %s queued (%s)", taskid, inputs["size"])
         return {"errors": [], "taskid": taskid, "socketaccesstoken": task.token, "result": True}
 
-    def _find(self, body: dict[str, Any], *fields: str) -> EmulatedTask:
+    def _find(self, body: dict[str, Any], *fields: str, key: str | None = None) -> EmulatedTask:
         for name in fields:
             value = body.get(name)
             if value is None or str(value) == "":
@@ -166,24 +176,24 @@ class WiroEmulator:
                 task = self.tasks.get(value)
             else:
                 task = next((t for t in self.tasks.values() if t.token == value), None)
-            if task is None:
+            if task is None or (key is not None and task.key != key):  # another project's task
                 raise RefusedError("There is no task yet.", code=1)
             return task
         raise RefusedError(f"Request parameter [{fields[0]}] required")
 
-    def detail(self, body: dict[str, Any], base: str) -> dict[str, Any]:
-        task = self._find(body, "taskid", "tasktoken")
+    def detail(self, body: dict[str, Any], base: str, key: str | None = None) -> dict[str, Any]:
+        task = self._find(body, "taskid", "tasktoken", key=key)
         return {"total": "1", "errors": [], "tasklist": [self.render(task, base)], "result": True}
 
-    def tool_detail(self, body: dict[str, Any], base: str) -> dict[str, Any]:
+    def tool_detail(self, body: dict[str, Any], base: str, key: str | None = None) -> dict[str, Any]:
         """The model's catalogue record, with its price list."""
         asked = f"{body.get('slugowner', '')}/{body.get('slugproject', '')}".lower()
         if asked != MODEL_SLUG:
             raise RefusedError("Tool not found.", code=1)
         return {"result": True, "errors": [], "tool": [tool_record(self.project.prices)]}
 
-    def kill(self, body: dict[str, Any], base: str) -> dict[str, Any]:
-        task = self._find(body, "taskid", "socketaccesstoken", "tasktoken")
+    def kill(self, body: dict[str, Any], base: str, key: str | None = None) -> dict[str, Any]:
+        task = self._find(body, "taskid", "socketaccesstoken", "tasktoken", key=key)
         now = self.clock()
         status = task.status(now)
         if status in Status.TERMINAL or status == Status.QUEUE:
@@ -191,8 +201,8 @@ class WiroEmulator:
         self._stop(task, "kill", now)
         return {"errors": [], "tasklist": [self.render(task, base)], "result": True}
 
-    def cancel(self, body: dict[str, Any], base: str) -> dict[str, Any]:
-        task = self._find(body, "taskid", "tasktoken")
+    def cancel(self, body: dict[str, Any], base: str, key: str | None = None) -> dict[str, Any]:
+        task = self._find(body, "taskid", "tasktoken", key=key)
         now = self.clock()
         if task.status(now) != Status.QUEUE:
             raise RefusedError("Task is not in a cancellable state.", code=1)

@@ -122,6 +122,7 @@ class EmulatedTask:
     png: Future[bytes] | None = None
     callbackurl: str = ""
     changed: asyncio.Event | None = None  # set on Kill/Cancel, for the socket
+    key: str = ""  # the project it belongs to
 
     def status(self, now: float) -> str:
         if self.stopped is not None:
