@@ -25,8 +25,8 @@ from .arguments import one_line, publish_nullable, unset_blanks
 from .cancels import CancelReasons
 from .catalog import register_catalog
 from .config import ConfigError, Settings
-from .journal import open_journal
-from .state import AppState
+from .journal import TaskJournal, open_journal
+from .state import AppState, Drain
 from .stdio import StdinLines, stop_on_signal
 from .tools import generate, listing, spend, tasks
 
@@ -71,6 +71,8 @@ class SeedreamServer(MCPServer[AppState]):
 
     # Tools whose answers go to the MCP App's view, not to the model: not cut to the hosts' limit.
     for_view_only: frozenset[str] = frozenset()
+    # The task journal its tools write to (set by build_server).
+    journal: TaskJournal
 
     def stamp(self, names: tuple[str, ...], meta: dict[str, Any]) -> None:
         """Add ``meta`` to these tools' ``_meta`` (the MCP App's ``ui.resourceUri``)."""
@@ -154,8 +156,12 @@ def load_settings() -> tuple[Settings, str | None]:
         return Settings(), f"The server's configuration is invalid: {exc}. Fix it and restart the server."
 
 
-def build_server(settings: Settings | None = None, *, app: bool = True) -> SeedreamServer:
-    """The server; ``app=False`` leaves out the MCP App (the start-up benchmark's baseline)."""
+def build_server(
+    settings: Settings | None = None, *, app: bool = True, drain: Drain | None = None, **options: Any
+) -> SeedreamServer:
+    """The server; ``app=False`` leaves out the MCP App (the start-up benchmark's baseline).
+    ``drain`` ends its waits early on shutdown (:mod:`.http`); ``options`` go to
+    :class:`MCPServer` (auth, request-state keys)."""
     problem: str | None = None
     if settings is None:
         settings, problem = load_settings()
@@ -165,6 +171,7 @@ def build_server(settings: Settings | None = None, *, app: bool = True) -> Seedr
     url = settings.journal_url.get_secret_value() if settings.journal_url is not None else None
     journal = open_journal(url, settings.state_dir)
     cancels = CancelReasons()
+    drain = drain or Drain()
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -176,7 +183,7 @@ def build_server(settings: Settings | None = None, *, app: bool = True) -> Seedr
             )
         elif problem is None:
             log.warning("WIRO_API_KEY is not set: tools will answer with a configuration error")
-        state = AppState(settings=settings, journal=journal, problem=problem, cancels=cancels)
+        state = AppState(settings=settings, journal=journal, problem=problem, cancels=cancels, drain=drain)
         try:
             yield state
         finally:
@@ -198,7 +205,9 @@ def build_server(settings: Settings | None = None, *, app: bool = True) -> Seedr
         lifespan=lifespan,
         middleware=middleware,
         extensions=extensions,
+        **options,
     )
+    server.journal = journal
     generate.register(server)
     tasks.register(server, settings.wait_timeout)
     listing.register(server)

@@ -118,6 +118,10 @@ def _shown(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    return None
+
+
 def _errors() -> tuple[type[BaseException], ...]:
     import asyncpg
 
@@ -147,7 +151,14 @@ class PostgresJournal(TaskJournal):
                 import asyncpg
 
                 pool = await asyncpg.create_pool(
-                    self.url, min_size=1, max_size=self.pool_size, command_timeout=10, timeout=10
+                    self.url,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    command_timeout=10,
+                    timeout=10,
+                    # Nothing is left on a connection between uses (advisory locks end with their
+                    # transaction): no RESET round trip each time one goes back to the pool.
+                    reset=_nothing_to_reset,
                 )
                 try:
                     async with pool.acquire() as conn:
@@ -162,26 +173,36 @@ class PostgresJournal(TaskJournal):
                 self._pool = pool
             return self._pool
 
-    async def _run(self, work: Callable[[asyncpg.Connection], Awaitable[_T]], *, locked: str = "") -> _T:
-        """``work`` in one transaction; with ``locked``, under that owner's advisory lock."""
+    async def _run(
+        self, work: Callable[[asyncpg.Connection], Awaitable[_T]], *, locked: str = "", alone: bool = False
+    ) -> _T:
+        """``work`` in one transaction; with ``locked``, under that owner's advisory lock. ``alone``:
+        ``work`` is one statement, which is a transaction by itself (no BEGIN/COMMIT round trips)."""
         pool = await self._connect()
-        async with pool.acquire() as conn, conn.transaction():
-            if locked:
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", locked)
-            return await work(conn)
+        async with pool.acquire() as conn:
+            if alone:
+                return await work(conn)
+            async with conn.transaction():
+                if locked:
+                    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", locked)
+                return await work(conn)
 
-    async def _write(self, work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> None:
+    async def _write(
+        self, work: Callable[[asyncpg.Connection], Awaitable[Any]], *, alone: bool = True
+    ) -> None:
         try:
-            await self._run(work)
+            await self._run(work, alone=alone)
         except _errors() as exc:
             self.write_problem = str(exc) or type(exc).__name__
             log.error("task journal %s: %s", self.where, self.write_problem)
             return
         self.write_problem = None
 
-    async def _checked(self, work: Callable[[asyncpg.Connection], Awaitable[_T]], *, locked: str = "") -> _T:
+    async def _checked(
+        self, work: Callable[[asyncpg.Connection], Awaitable[_T]], *, locked: str = "", alone: bool = False
+    ) -> _T:
         try:
-            return await self._run(work, locked=locked)
+            return await self._run(work, locked=locked, alone=alone)
         except _errors() as exc:
             log.error("task journal %s: %s", self.where, exc)
             raise JournalUnavailableError(f"the task journal {self.where} cannot be used ({exc})") from exc
@@ -207,7 +228,7 @@ class PostgresJournal(TaskJournal):
             if reservation is not None:
                 await conn.execute("DELETE FROM reservations WHERE id = $1", reservation)
 
-        await self._write(write)
+        await self._write(write, alone=reservation is None)
 
     async def update(self, task: Task, *, error: str | None = None) -> None:
         now = time.time()
@@ -245,7 +266,7 @@ class PostgresJournal(TaskJournal):
         async def read(conn: asyncpg.Connection) -> list[Any]:
             return list(await conn.fetch(f"{_SELECT} {where}", *parameters))
 
-        rows = await self._checked(read)
+        rows = await self._checked(read, alone=True)
         entries = []
         for row in rows:
             try:
@@ -323,7 +344,7 @@ class PostgresJournal(TaskJournal):
         async def read(conn: asyncpg.Connection) -> list[Any]:
             return list(await conn.fetch(_COSTS, owner, since))
 
-        return [(float(created), float(cost)) for created, cost in await self._checked(read)]
+        return [(float(created), float(cost)) for created, cost in await self._checked(read, alone=True)]
 
     # -- calls running at once -----------------------------------------------------------
 

@@ -1,0 +1,334 @@
+"""``serve --http`` over real HTTP: both ways of paying, who may call, what each caller sees, and
+the protections every bind has. Each server is a child process; the Wiro it talks to is the
+emulator, with two projects standing for two people's keys."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import httpx2 as httpx
+import pytest
+from mcp.types import TextContent
+
+from wiro_seedream_mcp.emulator import EmulatorServer, Timings
+from wiro_seedream_mcp.http import hash_token
+
+from ..conftest import API_KEY, API_SECRET
+from ..waiting import until_async
+from .conftest import (
+    OTHER_KEY,
+    OTHER_SECRET,
+    RUN,
+    SCOPE,
+    HttpServer,
+    Issuer,
+    free_port,
+    own_key,
+    post,
+    remote,
+)
+
+pytestmark = [pytest.mark.anyio, pytest.mark.child_process]
+
+SLOW = Timings(queue=0.05, prepare=0.05, generate=60, postprocess=0.05)
+Serve = Callable[..., HttpServer]
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+async def test_health_answers_without_asking_wiro(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    emulator = http_emulator()
+    server = serve(emulator)
+    before = len(emulator.emulator.requests)
+    answer = httpx.get(f"{server.origin}/healthz")
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "ok"
+    assert len(emulator.emulator.requests) == before
+
+
+async def test_own_keys_pay_for_their_own_tasks_and_see_only_them(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    emulator = http_emulator()
+    server = serve(emulator, WIRO_HTTP_AUTH="key")
+    seen: list[float] = []
+
+    async def noted(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    async with remote(server.url, own_key()) as alice:
+        made = await alice.call_tool(
+            "generate_image", {"prompt": "a fox in snow", "seed": 7}, progress_callback=noted
+        )
+        assert made.structured_content["succeeded"] is True, text_of(made)
+        taskid = made.structured_content["taskid"]
+        mine = await alice.call_tool("list_tasks", {})
+        assert [t["taskid"] for t in mine.structured_content["tasks"]] == [taskid]
+    # Progress came over SSE while the task ran.
+    assert len(seen) >= 3
+    assert seen == sorted(seen)
+    # Wiro was asked with alice's key, signed with her secret.
+    [run] = [r for r in emulator.emulator.requests if r.path.endswith(RUN)]
+    assert run.headers["x-api-key"] == API_KEY
+    assert "x-signature" in run.headers
+
+    async with remote(server.url, own_key(OTHER_KEY, OTHER_SECRET)) as bob:
+        listed = await bob.call_tool("list_tasks", {})
+        assert listed.structured_content["tasks"] == []
+        for tool, arguments in (
+            ("get_task", {"taskid": taskid}),
+            ("get_task", {"tasktoken": made.structured_content["socketaccesstoken"]}),
+            ("kill_task", {"taskid": taskid}),
+            ("cancel_task", {"taskid": taskid}),
+        ):
+            refused = await bob.call_tool(tool, arguments)
+            assert refused.is_error, (tool, text_of(refused))
+            assert "is not one of yours" in text_of(refused)
+        resources = await bob.read_resource("wiro://tasks")
+        assert taskid not in str(resources.contents[0])
+        with pytest.raises(Exception, match="not one of yours"):
+            await bob.read_resource(f"wiro://tasks/{taskid}")
+        with pytest.raises(Exception, match="not one of yours"):
+            await bob.read_resource(f"wiro://tasks/{taskid}/outputs/0.png")
+    assert emulator.emulator.count("/Task/Kill") == 0
+    assert emulator.emulator.count("/Task/Cancel") == 0
+    # No key or secret in the server's log.
+    logged = server.logged()
+    for secret in (API_KEY, API_SECRET, OTHER_KEY, OTHER_SECRET):
+        assert secret not in logged
+
+
+async def test_a_request_without_a_key_is_refused_with_a_pointer_to_bearer(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    server = serve(http_emulator(), WIRO_HTTP_AUTH="key")
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    for bearer in (None, "short", "two words"):
+        answer = post(server.url, listing, bearer)
+        assert answer.status_code == 401, bearer
+        assert answer.headers["www-authenticate"].startswith("Bearer ")
+    # A well-formed key Wiro refuses: the call says so, in one line, with no key in it.
+    async with remote(server.url, "not-a-real-key-123") as nobody:
+        refused = await nobody.call_tool("generate_image", {"prompt": "x"})
+    assert refused.is_error
+    assert "not-a-real-key-123" not in text_of(refused)
+
+
+async def test_team_tokens_are_checked_for_issuer_audience_expiry_and_scope(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer], issuer: Issuer
+) -> None:
+    emulator = http_emulator()
+    port = free_port()
+    audience = f"http://127.0.0.1:{port}/mcp"
+    server = serve(
+        emulator,
+        port=port,
+        WIRO_API_KEY=API_KEY,
+        WIRO_API_SECRET=API_SECRET,
+        WIRO_OAUTH_ISSUER=issuer.url,
+        WIRO_OAUTH_SCOPES=SCOPE,
+    )
+    metadata_url = f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp"
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    refusals = {
+        "missing": None,
+        "expired": issuer.token(audience=audience, expires_in=-120),
+        "wrong audience": issuer.token(audience="https://elsewhere.example/mcp"),
+        "wrong issuer": issuer.token(audience=audience, issuer="https://other-issuer.example"),
+        "not a token": "abc.def.ghi",
+    }
+    for why, token in refusals.items():
+        answer = post(server.url, listing, token)
+        assert answer.status_code == 401, why
+        pointer = answer.headers["www-authenticate"]
+        assert pointer.startswith("Bearer "), why
+        assert f'resource_metadata="{metadata_url}"' in pointer, (why, pointer)
+    # A valid token without the scope: 403 insufficient_scope (RFC 6750, the MCP authorization
+    # spec), with the same pointer, so the host can ask for the scope.
+    narrow = post(server.url, listing, issuer.token(audience=audience, scope="profile"))
+    assert narrow.status_code == 403
+    assert 'error="insufficient_scope"' in narrow.headers["www-authenticate"]
+    assert f'resource_metadata="{metadata_url}"' in narrow.headers["www-authenticate"]
+    # The metadata names this resource, the issuer and the scope.
+    described = httpx.get(metadata_url).json()
+    assert described["resource"] == audience
+    assert described["authorization_servers"] == [issuer.url] or described["authorization_servers"] == [
+        issuer.url + "/"
+    ]
+    assert described["scopes_supported"] == [SCOPE]
+    # A good token gets in; the team key pays, and each user sees only their own tasks.
+    async with remote(server.url, issuer.token("alice", audience=audience)) as alice:
+        made = await alice.call_tool("generate_image", {"prompt": "a heron", "seed": 3})
+        assert made.structured_content["succeeded"] is True, text_of(made)
+        taskid = made.structured_content["taskid"]
+    async with remote(server.url, issuer.token("bob", audience=audience)) as bob:
+        assert (await bob.call_tool("list_tasks", {})).structured_content["tasks"] == []
+        refused = await bob.call_tool("get_task", {"taskid": taskid})
+        assert refused.is_error
+        assert "not one of yours" in text_of(refused)
+        killed = await bob.call_tool("kill_task", {"taskid": taskid})
+        assert killed.is_error
+    assert emulator.emulator.count("/Task/Kill") == 0
+    async with remote(server.url, issuer.token("alice", audience=audience)) as alice:
+        again = await alice.call_tool("get_task", {"taskid": taskid})
+        assert again.structured_content["taskid"] == taskid
+
+
+async def test_static_tokens_are_kept_hashed_and_name_their_user(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    emulator = http_emulator()
+    alice_token, bob_token = "wsm_alice-secret-token-0001", "wsm_bob-secret-token-0002"
+    server = serve(
+        emulator,
+        WIRO_API_KEY=API_KEY,
+        WIRO_API_SECRET=API_SECRET,
+        WIRO_HTTP_TOKENS=f"alice={hash_token(alice_token)},bob={hash_token(bob_token)}",
+    )
+    assert (
+        post(server.url, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, "wsm_guess").status_code == 401
+    )
+    async with remote(server.url, alice_token) as alice:
+        made = await alice.call_tool("generate_image", {"prompt": "a kettle", "seed": 5})
+        assert made.structured_content["succeeded"] is True, text_of(made)
+    async with remote(server.url, bob_token) as bob:
+        assert (await bob.call_tool("list_tasks", {})).structured_content["tasks"] == []
+    assert alice_token not in server.logged()
+
+
+async def test_a_bad_host_gets_421_and_a_bad_origin_403(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    server = serve(http_emulator())
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    assert post(server.url, listing, host="attacker.example").status_code == 421
+    assert post(server.url, listing, origin="http://attacker.example").status_code == 403
+    assert post(server.url, listing, origin=f"http://127.0.0.1:{server.port}").status_code == 200
+
+
+async def test_a_body_past_the_cap_is_refused_before_it_is_read_whole(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    server = serve(http_emulator(), WIRO_HTTP_MAX_BODY="4096")
+    big = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "generate_image", "arguments": {"prompt": "x" * 8000}},
+    }
+    assert post(server.url, big).status_code == 413
+
+
+def test_a_public_bind_without_auth_is_refused_before_it_listens() -> None:
+    """0.0.0.0 without auth: exit 2 and one line saying how, before any socket is opened."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "wiro_seedream_mcp", "serve", "--http", "--host", "0.0.0.0", "--port", "1"],  # noqa: S104
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "", "WIRO_API_KEY": "k" * 12},
+    )
+    assert done.returncode == 2
+    assert "refusing to serve on 0.0.0.0 without authentication" in done.stderr
+    assert "WIRO_HTTP_AUTH=key" in done.stderr and "WIRO_OAUTH_ISSUER" in done.stderr
+    # Port 1 would need root and a bind; the refusal came before either was tried.
+    assert "error while attempting to bind" not in done.stderr
+    assert time.monotonic() - started < 30
+
+
+async def test_past_the_limit_of_running_calls_a_caller_gets_429_and_others_do_not(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    emulator = http_emulator(SLOW)
+    server = serve(emulator, WIRO_HTTP_AUTH="key", WIRO_HTTP_MAX_RUNNING="1", WIRO_WAIT_TIMEOUT="30")
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "generate_image", "arguments": {"prompt": "second"}},
+    }
+    async with remote(server.url, own_key()) as alice, anyio.create_task_group() as tg:
+        tg.start_soon(alice.call_tool, "generate_image", {"prompt": "first"})
+        await until_async(lambda: emulator.emulator.count(RUN) == 1)
+        refused = await anyio.to_thread.run_sync(post, server.url, call, own_key())
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "5"
+        assert "already running" in refused.json()["error_description"]
+        assert emulator.emulator.count(RUN) == 1  # nothing was started for it
+        # Another caller is not held back by alice's limit.
+        async with remote(server.url, own_key(OTHER_KEY, OTHER_SECRET)) as bob:
+            started = await bob.call_tool("generate_image", {"prompt": "bob's", "wait": False})
+            assert started.structured_content["taskid"], text_of(started)
+        tg.cancel_scope.cancel()
+
+
+async def test_cancelling_a_call_stops_its_task_as_over_stdio(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    emulator = http_emulator(SLOW)
+    server = serve(emulator, WIRO_HTTP_AUTH="key", WIRO_WAIT_TIMEOUT="30")
+    async with remote(server.url, own_key()) as alice:
+        with anyio.move_on_after(30) as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(alice.call_tool, "generate_image", {"prompt": "to be stopped"})
+                await until_async(
+                    lambda: any(
+                        t.status(emulator.emulator.clock()) == "task_start"
+                        for t in emulator.emulator.tasks.values()
+                    )
+                )
+                tg.cancel_scope.cancel()
+        assert not scope.cancelled_caught
+        await until_async(lambda: emulator.emulator.count("/Task/Kill") == 1)
+        [task] = emulator.emulator.tasks.values()
+        assert task.stopped == "kill"
+
+
+async def test_sigterm_hands_back_the_task_and_exits_within_ten_seconds(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    emulator = http_emulator(SLOW)
+    server = serve(emulator, WIRO_HTTP_AUTH="key", WIRO_WAIT_TIMEOUT="50")
+    answers: list[Any] = []
+
+    async def generate() -> None:
+        try:
+            async with remote(server.url, own_key(), terminate=False) as alice:
+                await alice.list_tools()  # the client checks the answer against the output schema
+                answers.append(await alice.call_tool("generate_image", {"prompt": "a long one"}))
+        except* httpx.ConnectError:
+            # Closing the client may still post a last notification to the server, gone by then.
+            assert answers, "the call got no answer before the server exited"
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(generate)
+        await until_async(lambda: emulator.emulator.count(RUN) == 1)
+        signalled = time.monotonic()
+        assert server.process is not None
+        server.process.terminate()
+        code = await anyio.to_thread.run_sync(server.process.wait)
+        exited = time.monotonic() - signalled
+    assert exited < 10, exited
+    # uvicorn ends a clean shutdown by raising the signal it caught again, as the process's status.
+    assert code == -signal.SIGTERM
+    assert "Traceback" not in server.logged()
+    [answer] = answers
+    structured = answer.structured_content
+    assert structured["taskid"] in emulator.emulator.tasks
+    assert structured["done"] is False
+    assert "get_task" in text_of(answer)
+    # The task goes on: nothing was killed or cancelled.
+    assert emulator.emulator.count("/Task/Kill") == 0
+    assert emulator.emulator.count("/Task/Cancel") == 0
