@@ -1,0 +1,143 @@
+"""How ``serve --http`` reads its settings, refuses what must not be served, and the image it ships
+in (the Dockerfile cannot be built here: no Docker engine, so what it says is checked)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+
+import pytest
+from pydantic import SecretStr
+
+from wiro_seedream_mcp.cli import main
+from wiro_seedream_mcp.config import ConfigError, Settings
+from wiro_seedream_mcp.http import HttpSettings, KeyVerifier, TeamVerifier, hash_token
+from wiro_seedream_mcp.state import caller_of
+
+from ..nodetools import ROOT
+
+pytestmark = pytest.mark.anyio
+
+
+def test_the_mode_follows_from_what_is_set() -> None:
+    assert HttpSettings.from_env({}).mode == "none"
+    assert HttpSettings.from_env({"WIRO_HTTP_AUTH": "key"}).mode == "key"
+    assert HttpSettings.from_env({"WIRO_OAUTH_ISSUER": "https://login.example"}).mode == "team"
+    tokens = f"alice={hash_token('t' * 20)}"
+    assert HttpSettings.from_env({"WIRO_HTTP_TOKENS": tokens}).mode == "team"
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"WIRO_HTTP_AUTH": "open"}, "WIRO_HTTP_AUTH must be one of none, key, team"),
+        ({"WIRO_HTTP_AUTH": "team"}, "needs WIRO_OAUTH_ISSUER"),
+        ({"WIRO_HTTP_TOKENS": "alice=plain-token"}, "never the tokens themselves"),
+        ({"WIRO_HTTP_STATE_KEYS": "short"}, "at least 32 bytes"),
+        ({"WIRO_HTTP_MAX_RUNNING": "0"}, "WIRO_HTTP_MAX_RUNNING must be a whole number from 1"),
+        ({"WIRO_HTTP_MAX_BODY": "lots"}, "WIRO_HTTP_MAX_BODY must be a whole number"),
+        ({"WIRO_HTTP_PUBLIC_URL": "mcp.example.com"}, "WIRO_HTTP_PUBLIC_URL must be the http(s) URL"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(env: dict[str, str], words: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(words)) as refused:
+        HttpSettings.from_env(env)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_team_key_server_needs_the_key_and_a_public_url_for_tokens() -> None:
+    team = HttpSettings.from_env({"WIRO_OAUTH_ISSUER": "https://login.example"}, host="0.0.0.0")  # noqa: S104
+    with pytest.raises(ConfigError, match="set WIRO_API_KEY"):
+        team.check(Settings())
+    with pytest.raises(ConfigError, match="set WIRO_HTTP_PUBLIC_URL"):
+        team.check(Settings(api_key=SecretStr("team-key-123")))
+    # On loopback the audience defaults to the local URL.
+    local = HttpSettings.from_env({"WIRO_OAUTH_ISSUER": "https://login.example"}, port=9000)
+    local.check(Settings(api_key=SecretStr("team-key-123")))
+    assert local.resource_url == "http://127.0.0.1:9000/mcp"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::"])  # noqa: S104
+def test_no_auth_is_refused_on_any_address_but_loopback(host: str) -> None:
+    with pytest.raises(ConfigError, match=f"refusing to serve on {re.escape(host)} without authentication"):
+        HttpSettings.from_env({}, host=host).check(Settings())
+    for loopback in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        HttpSettings.from_env({}, host=loopback).check(Settings())
+
+
+async def test_an_own_key_is_taken_by_shape_and_never_kept_in_the_callers_name() -> None:
+    verifier = KeyVerifier()
+    token = await verifier.verify_token("abcdefgh1234:secret-5678")
+    assert token is not None
+    assert "abcdefgh1234" not in token.client_id and "secret" not in token.client_id
+    for bad in ("short", "has space inside", "key:", "x" * 300, "ok-key-123:bad secret"):
+        assert await verifier.verify_token(bad) is None, bad
+    settings = Settings(base_url="https://api.wiro.ai/v1")
+    caller = caller_of(settings, token)
+    assert caller.scoped and caller.own_key
+    assert caller.key is not None and caller.key.get_secret_value() == "abcdefgh1234"
+    assert caller.secret is not None and caller.secret.get_secret_value() == "secret-5678"
+    assert "abcdefgh1234" not in repr(caller) and "secret-5678" not in repr(caller)
+    # The same key with the server's own key: the same owner, so its tasks are the same person's.
+    assert caller.owner == caller_of(Settings(api_key=SecretStr("abcdefgh1234")), None).owner
+
+
+async def test_static_tokens_name_their_user_and_two_users_are_two_owners() -> None:
+    http = HttpSettings.from_env(
+        {"WIRO_HTTP_TOKENS": f"alice={hash_token('tok-alice-1')},bob={hash_token('tok-bob-22')}"}
+    )
+    verifier = TeamVerifier(http)
+    alice, bob = await verifier.verify_token("tok-alice-1"), await verifier.verify_token("tok-bob-22")
+    assert alice is not None and bob is not None
+    assert (alice.subject, bob.subject) == ("alice", "bob")
+    assert alice.scopes == ["seedream"]
+    assert await verifier.verify_token("tok-alice-2") is None
+    settings = Settings(api_key=SecretStr("team-key-123"))
+    assert caller_of(settings, alice).owner != caller_of(settings, bob).owner
+    assert caller_of(settings, alice).key is None  # the team key pays
+
+
+def test_the_token_command_prints_a_token_and_the_hash_to_keep(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["token", "alice"])
+    printed = capsys.readouterr().out
+    token = re.search(r"\n  (wsm_\S+)\n", printed)
+    kept = re.search(r"alice=sha256:([0-9a-f]{64})", printed)
+    assert token and kept
+    assert hashlib.sha256(token.group(1).encode()).hexdigest() == kept.group(1)
+    with pytest.raises(SystemExit, match="a token name is"):
+        main(["token", "no spaces allowed"])
+
+
+def test_the_image_is_small_non_root_uv_built_and_serves_http() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^USER (?!root)\w+", dockerfile, flags=re.MULTILINE), "the image must not run as root"
+    assert "uv sync --locked --no-dev --extra postgres" in dockerfile
+    assert dockerfile.count("FROM ") == 2, "a build stage and a runtime stage without uv or sources"
+    [runtime] = re.findall(r"^FROM (\S+)$", dockerfile, flags=re.MULTILINE)
+    assert "slim" in runtime
+    version = re.search(r"python:(\d+)\.(\d+)", runtime)
+    assert version is not None
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    low = pyproject["project"]["requires-python"].removeprefix(">=")
+    assert tuple(map(int, version.groups())) >= tuple(map(int, low.split(".")))
+    assert "asyncpg" in str(pyproject["project"]["optional-dependencies"]["postgres"])
+    assert '"serve", "--http", "--host", "0.0.0.0"' in dockerfile
+    assert "/healthz" in dockerfile
+    # Every file it copies is in the build context .dockerignore lets through.
+    ignore = (ROOT / ".dockerignore").read_text()
+    for copied in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, flags=re.MULTILINE):
+        for name in copied.split():
+            assert (ROOT / name).exists(), name
+            assert f"!{name}" in ignore or f"!{name}/" in ignore, name
+    uv = re.search(r"ghcr.io/astral-sh/uv:(\S+) ", dockerfile)
+    assert uv is not None and re.fullmatch(r"\d+\.\d+\.\d+", uv.group(1)), "pin uv's image"
+
+
+def test_serve_offers_http_with_its_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["serve", "--help"])
+    assert done.value.code == 0
+    shown = capsys.readouterr().out
+    for option in ("--http", "--host", "--port", "--path", "--stateless", "--emulator"):
+        assert option in shown, option
