@@ -195,3 +195,31 @@ def entry_of(row: tuple[Any, ...]) -> JournalEntry:
     if isinstance(values["error"], str):
         values["error"] = values["error"][:MAX_REASON]
     return JournalEntry.model_validate(values)
+
+
+# Finished tasks at their real cost; running ones at their estimate, or their cost so far when
+# that is more.
+SPENT = """
+SELECT COALESCE(SUM(CASE WHEN done = 1 THEN CAST(COALESCE(cost, '0') AS REAL) ELSE 0 END), 0),
+       COALESCE(SUM(CASE WHEN done = 1 THEN 0
+                         ELSE MAX(COALESCE(estimate, 0), CAST(COALESCE(cost, '0') AS REAL)) END), 0),
+       COALESCE(SUM(1 - done), 0)
+FROM tasks WHERE owner = ? AND created >= ?
+"""
+RESERVED = "SELECT COALESCE(SUM(usd), 0), COUNT(*) FROM reservations WHERE owner = ? AND created >= ?"
+EXPIRE = "DELETE FROM reservations WHERE created < ?"
+RESERVE = "INSERT INTO reservations (id, owner, usd, created) VALUES (?, ?, ?, ?)"
+COSTS = """
+SELECT created, CAST(COALESCE(cost, '0') AS REAL) FROM tasks WHERE owner = ? AND created >= ? AND done = 1
+"""
+
+
+def spend_of(conn: sqlite3.Connection, owner: str, since: float, ttl: float) -> Spend:
+    """What ``owner``'s tasks since ``since`` cost and hold, with the reservations younger than ``ttl``."""
+    finished, running_cost, running = conn.execute(SPENT, (owner, since)).fetchone()
+    reserved, starting = conn.execute(RESERVED, (owner, time.time() - ttl)).fetchone()
+    return Spend(
+        finished=float(finished),
+        held=float(running_cost) + float(reserved),
+        running=int(running) + int(starting),
+    )

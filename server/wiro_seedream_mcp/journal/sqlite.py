@@ -33,8 +33,11 @@ from pydantic import ValidationError
 
 from ..records import (
     ACCEPTED,
+    COSTS,
+    EXPIRE,
     FILE_NAME,
     RELEASE,
+    RESERVE,
     SCHEMA,
     SELECT,
     UPDATED,
@@ -43,6 +46,7 @@ from ..records import (
     entry_of,
     foreign,
     prepare,
+    spend_of,
 )
 from ..wiro.models import Task
 from . import RESERVATION_TTL, JournalUnavailableError, TaskJournal
@@ -63,33 +67,6 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-# Finished tasks at their real cost; running ones at their estimate, or their cost so far when
-# that is more.
-_SPENT = """
-SELECT COALESCE(SUM(CASE WHEN done = 1 THEN CAST(COALESCE(cost, '0') AS REAL) ELSE 0 END), 0),
-       COALESCE(SUM(CASE WHEN done = 1 THEN 0
-                         ELSE MAX(COALESCE(estimate, 0), CAST(COALESCE(cost, '0') AS REAL)) END), 0),
-       COALESCE(SUM(1 - done), 0)
-FROM tasks WHERE owner = ? AND created >= ?
-"""
-_RESERVED = "SELECT COALESCE(SUM(usd), 0), COUNT(*) FROM reservations WHERE owner = ? AND created >= ?"
-_EXPIRE = "DELETE FROM reservations WHERE created < ?"
-_RESERVE = "INSERT INTO reservations (id, owner, usd, created) VALUES (?, ?, ?, ?)"
-_COSTS = """
-SELECT created, CAST(COALESCE(cost, '0') AS REAL) FROM tasks WHERE owner = ? AND created >= ? AND done = 1
-"""
-
-
-def _spend(conn: sqlite3.Connection, owner: str, since: float) -> Spend:
-    finished, running_cost, running = conn.execute(_SPENT, (owner, since)).fetchone()
-    reserved, starting = conn.execute(_RESERVED, (owner, time.time() - RESERVATION_TTL)).fetchone()
-    return Spend(
-        finished=float(finished),
-        held=float(running_cost) + float(reserved),
-        running=int(running) + int(starting),
-    )
 
 
 def _scoped(where: str, parameters: tuple[Any, ...], owner: str | None) -> tuple[str, tuple[Any, ...]]:
@@ -364,24 +341,24 @@ class Journal(TaskJournal):
         )
 
     async def spend(self, owner: str, since: float) -> Spend:
-        return await self._checked(lambda conn: _spend(conn, owner, since))
+        return await self._checked(lambda conn: spend_of(conn, owner, since, RESERVATION_TTL))
 
     async def hold(
         self, reservation: str, owner: str, usd: float, budget: float, since: float
     ) -> Spend | None:
         def check_and_hold(conn: sqlite3.Connection) -> Spend | None:
             now = time.time()
-            conn.execute(_EXPIRE, (now - RESERVATION_TTL,))
-            spend = _spend(conn, owner, since)
+            conn.execute(EXPIRE, (now - RESERVATION_TTL,))
+            spend = spend_of(conn, owner, since, RESERVATION_TTL)
             if spend.finished + spend.held + usd > budget + 1e-9:
                 return spend
-            conn.execute(_RESERVE, (reservation, owner, usd, now))
+            conn.execute(RESERVE, (reservation, owner, usd, now))
             return None
 
         return await self._checked(check_and_hold)
 
     async def finished_costs(self, owner: str, since: float) -> list[tuple[float, float]]:
-        rows = await self._checked(lambda conn: conn.execute(_COSTS, (owner, since)).fetchall())
+        rows = await self._checked(lambda conn: conn.execute(COSTS, (owner, since)).fetchall())
         return [(float(created), float(cost)) for created, cost in rows]
 
     async def take_slot(self, slot: str, owner: str, limit: int, ttl: float) -> bool:

@@ -1,0 +1,192 @@
+"""Who is calling: a caller's own Wiro key as the bearer token, or a team user's OAuth access token
+(a JWT checked against the issuer's JWKS) or static token (kept as a hash)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import math
+import re
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..config import ConfigError
+from .settings import HttpSettings
+
+if TYPE_CHECKING:
+    import httpx2 as httpx
+    from mcp.server.auth.provider import AccessToken
+
+log = logging.getLogger(__name__)
+
+# A caller's own Wiro key or secret: what Wiro's dashboard issues, with room to spare.
+_CREDENTIAL = re.compile(r"^[A-Za-z0-9._~+/=-]{8,256}$")
+_JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+
+
+def hash_token(token: str) -> str:
+    """How a static token is kept in ``WIRO_HTTP_TOKENS``: ``sha256:`` and its hex digest."""
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "wsm_" + secrets.token_urlsafe(32)
+
+
+class KeyVerifier:
+    """Bring your own key: the bearer token is the caller's ``KEY`` or ``KEY:SECRET``. Its shape is
+    checked here; Wiro checks the key itself on the first call it signs."""
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        from mcp.server.auth.provider import AccessToken
+
+        from ..state import OWN_KEY_ISSUER
+
+        key, sep, secret = token.partition(":")
+        if not _CREDENTIAL.match(key) or (sep and not _CREDENTIAL.match(secret)):
+            return None
+        fingerprint = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return AccessToken(
+            token=token,
+            client_id=f"key-{fingerprint}",
+            scopes=[],
+            subject=fingerprint,
+            claims={"iss": OWN_KEY_ISSUER},
+        )
+
+
+@dataclass
+class _Keys:
+    by_kid: dict[str, Any] = field(default_factory=dict)
+    fetched: float = -math.inf
+
+
+class TeamVerifier:
+    """Team key: a static token from ``WIRO_HTTP_TOKENS``, or an OAuth access token (a JWT) issued
+    by ``WIRO_OAUTH_ISSUER`` for this server (audience), unexpired, with the required scopes."""
+
+    # JWKS are fetched again at most this often, also when a token names a key not seen yet.
+    JWKS_TTL = 300.0
+    JWKS_RETRY = 30.0
+
+    def __init__(self, settings: HttpSettings, http: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self._http = http
+        self._keys = _Keys()
+
+    def _static(self, token: str) -> AccessToken | None:
+        from mcp.server.auth.provider import AccessToken
+
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        for name, expected in self.settings.tokens:
+            if hmac.compare_digest(digest, expected):
+                return AccessToken(
+                    token=token,
+                    client_id=f"token-{name}",
+                    scopes=list(self.settings.scopes),
+                    subject=name,
+                    claims={"iss": "WIRO_HTTP_TOKENS"},
+                )
+        return None
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        found = self._static(token)
+        if found is not None or self.settings.issuer is None or token.count(".") != 2:
+            return found
+        return await self._jwt(token)
+
+    async def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            from ..state import http_client
+
+            self._http = http_client(timeout=10.0)
+        return self._http
+
+    async def _jwks_url(self) -> str:
+        if self.settings.jwks_url:
+            return self.settings.jwks_url
+        issuer = (self.settings.issuer or "").rstrip("/")
+        http = await self._client()
+        for suffix in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+            response = await http.get(issuer + suffix)
+            if response.status_code == 200:
+                uri = response.json().get("jwks_uri")
+                if isinstance(uri, str) and uri:
+                    return uri
+        raise LookupError(f"the issuer {issuer} publishes no jwks_uri")
+
+    async def _signing_key(self, kid: str | None, *, refresh: bool) -> Any:
+        import jwt
+
+        now = time.monotonic()
+        stale = now - self._keys.fetched > self.JWKS_TTL
+        if stale or (refresh and now - self._keys.fetched > self.JWKS_RETRY):
+            try:
+                http = await self._client()
+                response = await http.get(await self._jwks_url())
+                response.raise_for_status()
+                keys = jwt.PyJWKSet.from_dict(response.json())
+                self._keys = _Keys({k.key_id or "": k for k in keys.keys}, now)
+            except Exception as exc:  # any failure to fetch: the token cannot be checked now
+                log.warning("the OAuth issuer's keys could not be fetched: %s", exc)
+                self._keys.fetched = now - self.JWKS_TTL + self.JWKS_RETRY
+        if kid is None and len(self._keys.by_kid) == 1:
+            return next(iter(self._keys.by_kid.values()))
+        return self._keys.by_kid.get(kid or "")
+
+    async def _jwt(self, token: str) -> AccessToken | None:
+        import jwt
+        from mcp.server.auth.provider import AccessToken
+
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            return None
+        key = await self._signing_key(kid, refresh=False) or await self._signing_key(kid, refresh=True)
+        if key is None:
+            log.info("refused an access token signed by an unknown key")
+            return None
+        audience = self.settings.resource_url
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=_JWT_ALGORITHMS,
+                audience=[audience, audience + "/"],
+                issuer=self.settings.issuer,
+                leeway=30,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            log.info("refused an access token: %s", exc)
+            return None
+        raw_scopes = claims.get("scope") or claims.get("scp") or ""
+        scopes = raw_scopes.split() if isinstance(raw_scopes, str) else [str(s) for s in raw_scopes]
+        return AccessToken(
+            token=token,
+            client_id=str(claims.get("client_id") or claims.get("azp") or "oauth"),
+            scopes=scopes,
+            expires_at=int(claims["exp"]),
+            resource=audience,
+            subject=str(claims["sub"]),
+            claims={"iss": claims["iss"]},
+        )
+
+
+def describe_token(name: str, token: str) -> str:
+    return (
+        f"Token for {name} (give it to them; it is not kept anywhere):\n  {token}\n"
+        f"Add this to WIRO_HTTP_TOKENS on the server (comma-separated with the others):\n"
+        f"  {name}={hash_token(token)}"
+    )
+
+
+def token_names(raw: Sequence[str]) -> list[str]:
+    for name in raw:
+        if not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", name):
+            raise ConfigError(f"a token name is letters, digits and ._@- (1 to 64); got {name!r}")
+    return list(raw)

@@ -1,0 +1,140 @@
+"""The per-caller limit on ``generate_image`` calls running at once, counted in the journal so that
+replicas share it: past it, 429 with ``Retry-After`` and nothing is started."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ..config import Settings
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from ..journal import TaskJournal
+
+log = logging.getLogger(__name__)
+
+# What a refused caller is told to wait: about one Seedream task.
+RETRY_AFTER = 5
+
+
+class CallLimit:
+    """ASGI middleware: at most ``limit`` ``generate_image`` calls of one caller at once, counted in
+    the journal (so across replicas); past it, 429 with ``Retry-After`` and nothing started."""
+
+    def __init__(
+        self, app: ASGIApp, *, journal: TaskJournal, settings: Settings, limit: int, ttl: float, max_body: int
+    ):
+        self.app = app
+        self.journal = journal
+        self.settings = settings
+        self.limit = limit
+        self.ttl = ttl
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        body, more = await _read(receive, self.max_body)
+        replay = _replay(body, more, receive)
+        if more or not _starts_a_task(body):
+            await self.app(scope, replay, send)
+            return
+        from ..state import caller_of
+
+        user = scope.get("user")
+        token = getattr(user, "access_token", None)
+        owner = caller_of(self.settings, token).owner
+        slot = uuid.uuid4().hex
+        from ..journal import JournalUnavailableError
+
+        try:
+            taken = await self.journal.take_slot(slot, owner, self.limit, self.ttl)
+        except JournalUnavailableError as exc:
+            log.error("the call limit could not be counted: %s", exc)
+            taken = True  # the journal is named in the answer; a paid call is not refused for it
+            slot = ""
+        if not taken:
+            await _refuse(send, self.limit)
+            return
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            if slot:
+                import anyio
+
+                with anyio.CancelScope(shield=True):
+                    await self.journal.free_slot(slot)
+
+
+async def _read(receive: Receive, cap: int) -> tuple[bytes, bool]:
+    """The request body up to ``cap`` bytes; True when there is more."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), False
+        if size > cap:
+            return b"".join(chunks), True
+
+
+def _replay(body: bytes, more: bool, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        return dict(await receive())
+
+    return replay
+
+
+def _starts_a_task(body: bytes) -> bool:
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return False
+    messages = message if isinstance(message, list) else [message]
+    return any(
+        isinstance(m, dict)
+        and m.get("method") == "tools/call"
+        and isinstance(m.get("params"), dict)
+        and m["params"].get("name") == "generate_image"
+        for m in messages
+    )
+
+
+async def _refuse(send: Send, limit: int) -> None:
+    body = json.dumps(
+        {
+            "error": "too_many_tasks",
+            "error_description": (
+                f"{limit} generate_image call(s) of yours are already running, the most this server runs "
+                f"for one caller at once; try again in about {RETRY_AFTER} s"
+            ),
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(RETRY_AFTER).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
