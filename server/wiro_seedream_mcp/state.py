@@ -14,7 +14,6 @@ journaled under its own owner hash and only that caller reaches them.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,8 +73,6 @@ def owner_of(settings: Settings) -> str:
 
 # The issuer a caller's own Wiro key is given as (see :class:`.http.KeyVerifier`).
 OWN_KEY_ISSUER = "wiro-key"
-# Wiro clients of callers with their own keys kept between their requests.
-OWN_KEY_CLIENTS = 512
 
 
 @dataclass(frozen=True)
@@ -147,7 +144,6 @@ class AppState:
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
     _wiro: WiroClient | None = field(default=None, repr=False)
     _prices: PriceBook | None = field(default=None, repr=False)
-    _own: OrderedDict[str, WiroClient] = field(default_factory=OrderedDict, repr=False)
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -180,19 +176,10 @@ class AppState:
         return self._wiro
 
     def _own_client(self, caller: Caller) -> WiroClient:
-        key = caller.key.get_secret_value() if caller.key is not None else ""
-        secret = caller.secret.get_secret_value() if caller.secret is not None else ""
-        slot = _hash(key, secret)
-        client = self._own.get(slot)
-        if client is None:
-            client = WiroClient(
-                self.http, base_url=self.settings.base_url, auth=WiroAuth(SecretStr(key), caller.secret)
-            )
-            self._own[slot] = client
-            while len(self._own) > OWN_KEY_CLIENTS:
-                self._own.popitem(last=False)
-        self._own.move_to_end(slot)
-        return client
+        """A client signing with the caller's own credentials, for this request only: they are
+        never kept beyond it. It shares the one HTTP client, so making it costs next to nothing."""
+        key = caller.key if caller.key is not None else SecretStr("")
+        return WiroClient(self.http, base_url=self.settings.base_url, auth=WiroAuth(key, caller.secret))
 
     @property
     def prices(self) -> PriceBook:
