@@ -15,6 +15,7 @@ from wiro_seedream_mcp.emulator import ERROR_MARKER, FAIL_MARKER, EmulatorServer
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
 from .conftest import API_KEY, API_SECRET, TOOL_NAMES, connect, settings_for
+from .waiting import until_async
 
 pytestmark = pytest.mark.anyio
 
@@ -436,6 +437,8 @@ async def test_a_stop_on_a_task_that_ended_answers_with_its_final_state(
         cancel = await client.call_tool("cancel_task", {"taskid": taskid})
         server.emulator.timings = Timings.instant()
         done = structured(await client.call_tool("generate_image", {"prompt": "finished", "seed": 0}))
+        # With no wait the answer can come in the task's last milliseconds: let it end first.
+        await until_async(lambda: server.emulator.task_status(done["taskid"]) == "task_postprocess_end")
         late = await client.call_tool("kill_task", {"socketaccesstoken": done["socketaccesstoken"]})
     assert not first.is_error
     for answer in (again, cancel):
