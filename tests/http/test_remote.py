@@ -195,9 +195,11 @@ async def test_static_tokens_are_kept_hashed_and_name_their_user(
         WIRO_API_SECRET=API_SECRET,
         WIRO_HTTP_TOKENS=f"alice={hash_token(alice_token)},bob={hash_token(bob_token)}",
     )
-    assert (
-        post(server.url, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, "wsm_guess").status_code == 401
-    )
+    guessed = post(server.url, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, "wsm_guess")
+    assert guessed.status_code == 401
+    # No login to point a host at: no resource metadata, and no pointer to it.
+    assert "resource_metadata" not in guessed.headers["www-authenticate"]
+    assert httpx.get(f"{server.origin}/.well-known/oauth-protected-resource/mcp").status_code == 404
     async with remote(server.url, alice_token) as alice:
         made = await alice.call_tool("generate_image", {"prompt": "a kettle", "seed": 5})
         assert made.structured_content["succeeded"] is True, text_of(made)

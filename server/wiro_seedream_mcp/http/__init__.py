@@ -97,11 +97,13 @@ def server_options(http: HttpSettings) -> dict[str, Any]:
         )
     elif http.mode == "team":
         options["token_verifier"] = TeamVerifier(http)
+        # With an issuer, the protected-resource metadata and the 401s' pointer to it tell hosts
+        # where to log in; with static tokens only there is no login to point at.
         options["auth"] = AuthSettings(
             issuer_url=http.issuer or http.resource_url,
-            resource_server_url=http.resource_url,
+            resource_server_url=http.resource_url if http.issuer else None,
             required_scopes=list(http.scopes),
-            validate_token_resource=False,  # the verifier checks the audience itself
+            validate_token_resource=False if http.issuer else None,  # the verifier checks the audience
         )
     return options
 
