@@ -254,15 +254,17 @@ def test_task_survives_sigkill_and_a_restart(
     assert Path(got["outputs"][0]["path"]).name.endswith("-0-crash-test.png")
 
 
+@pytest.mark.parametrize("by", ["taskid", "tasktoken"])
 async def test_get_task_falls_back_to_the_journal_when_wiro_is_unreachable(
-    emulator: EmulatorServer, tmp_path: Path
+    emulator: EmulatorServer, tmp_path: Path, by: str
 ) -> None:
     settings = with_files(emulator, tmp_path)
     async with connect(settings) as client:
         made = (await client.call_tool("generate_image", {"prompt": "kept"})).structured_content
     offline = dataclasses.replace(settings, base_url="http://127.0.0.1:9/v1", socket_url=None)
+    asked = {"taskid": made["taskid"]} if by == "taskid" else {"tasktoken": made["socketaccesstoken"]}
     async with connect(offline) as client:
-        result = await client.call_tool("get_task", {"taskid": made["taskid"]})
+        result = await client.call_tool("get_task", asked)
     assert not result.is_error
     data = result.structured_content
     assert isinstance(data, dict)
