@@ -239,7 +239,10 @@ class Load:
                 failed = "" if not result.is_error and structured.get("succeeded") else "not succeeded"
                 self.outcomes.append(Outcome(user, took, taskid, failed))
         except Exception as exc:  # every failure counts as an error of this session
-            self.outcomes.append(Outcome(user, 0.0, error=f"{type(exc).__name__}: {exc}"[:200]))
+            leaf: BaseException = exc
+            while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+                leaf = leaf.exceptions[0]
+            self.outcomes.append(Outcome(user, 0.0, error=f"{type(leaf).__name__}: {leaf}"[:300]))
             self._counted()
 
     async def run(self) -> float:
@@ -326,6 +329,8 @@ def report(
     print(f"emulated job (Run to image): {job:.2f} s")
     for one in rounds:
         print(one.line(job))
+        for error in [o for o in one.outcomes if o.error][:5]:
+            print(f"  person {error.user}: {error.error}")
     names = ["replica 0", "replica 1", "emulator", "front", "clients"]
     cores = os.cpu_count() or 1
     for one in rounds:

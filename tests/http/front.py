@@ -47,7 +47,10 @@ class RoundRobin:
                 self._clients = [
                     httpx.AsyncClient(
                         timeout=httpx.Timeout(300.0),
-                        limits=httpx.Limits(max_connections=500, max_keepalive_connections=16),
+                        # Idle connections are dropped before the replicas would close them.
+                        limits=httpx.Limits(
+                            max_connections=500, max_keepalive_connections=16, keepalive_expiry=2.0
+                        ),
                     )
                     for _ in range(POOLS)
                 ]
@@ -101,7 +104,9 @@ class RoundRobin:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.fixed_port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self, log_level="warning", lifespan="on", access_log=False, backlog=4096)
+        config = uvicorn.Config(
+            self, log_level="warning", lifespan="on", access_log=False, backlog=4096, timeout_keep_alive=75
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="round-robin", daemon=True

@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 
 # SIGTERM to exit: the waits hand back their tasks at once, open streams get this long to close.
 SHUTDOWN_GRACE = 5.0
+# Idle connections are kept longer than load balancers keep theirs (60 s is common), so that a
+# balancer never sends a request on a connection this server is just closing.
+KEEP_ALIVE = 75
 
 
 def _transport_security(http: HttpSettings) -> Any:
@@ -194,6 +197,7 @@ def serve_http(settings: Settings, http: HttpSettings) -> None:
         port=http.port,
         log_level="warning",
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
+        timeout_keep_alive=KEEP_ALIVE,
         proxy_headers=False,
         server_header=False,
     )
