@@ -175,6 +175,28 @@ COLUMNS = (
 SELECT = f"SELECT {', '.join(COLUMNS)}, cost, error, owner FROM tasks"  # noqa: S608
 
 
+def updated_values(task: Task, error: str | None, now: float) -> tuple[Any, ...]:
+    """The values of an UPDATED statement (either backend's) for a task's latest record: its
+    outputs as JSON, its cost as Wiro's string, and the failure's reason unless one is given."""
+    if error is None and task.failed:
+        error = task.failure_reason()
+    outputs = [
+        o.model_dump(mode="json", include={"name", "url", "contenttype", "size"}) for o in task.outputs
+    ]
+    return (
+        task.id,
+        task.socketaccesstoken,
+        now,
+        now,
+        task.status,
+        int(task.done),
+        int(task.succeeded),
+        json.dumps(outputs),
+        None if task.totalcost is None else str(task.totalcost),
+        error,
+    )
+
+
 def entry_of(row: tuple[Any, ...]) -> JournalEntry:
     """A row as an entry, cut to the sizes this server writes, whatever a row holds."""
     values = dict(zip((*COLUMNS, "cost", "error", "owner"), row, strict=True))

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 from pydantic import ValidationError
 
-from ..records import COLUMNS, JournalEntry, Spend, entry_of
+from ..records import COLUMNS, JournalEntry, Spend, entry_of, updated_values
 from ..wiro.models import Task
 from . import RESERVATION_TTL, JournalUnavailableError, TaskJournal
 
@@ -231,28 +231,10 @@ class PostgresJournal(TaskJournal):
         await self._write(write, alone=reservation is None)
 
     async def update(self, task: Task, *, error: str | None = None) -> None:
-        now = time.time()
-        if error is None and task.failed:
-            error = task.failure_reason()
-        outputs = [
-            o.model_dump(mode="json", include={"name", "url", "contenttype", "size"}) for o in task.outputs
-        ]
-        cost = None if task.totalcost is None else str(task.totalcost)
+        values = updated_values(task, error, time.time())
 
         async def write(conn: asyncpg.Connection) -> None:
-            await conn.execute(
-                _UPDATED,
-                task.id,
-                task.socketaccesstoken,
-                now,
-                now,
-                task.status,
-                int(task.done),
-                int(task.succeeded),
-                json.dumps(outputs),
-                cost,
-                error,
-            )
+            await conn.execute(_UPDATED, *values)
 
         await self._write(write)
 

@@ -47,6 +47,7 @@ from ..records import (
     foreign,
     prepare,
     spend_of,
+    updated_values,
 )
 from ..wiro.models import Task
 from . import RESERVATION_TTL, JournalUnavailableError, TaskJournal
@@ -267,29 +268,10 @@ class Journal(TaskJournal):
 
     async def update(self, task: Task, *, error: str | None = None) -> None:
         """Store the task's latest Detail record (status, outputs, cost)."""
-        now = time.time()
-        if error is None and task.failed:
-            error = task.failure_reason()
-        outputs = [
-            o.model_dump(mode="json", include={"name", "url", "contenttype", "size"}) for o in task.outputs
-        ]
+        values = updated_values(task, error, time.time())
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                UPDATED,
-                (
-                    task.id,
-                    task.socketaccesstoken,
-                    now,
-                    now,
-                    task.status,
-                    int(task.done),
-                    int(task.succeeded),
-                    json.dumps(outputs),
-                    None if task.totalcost is None else str(task.totalcost),
-                    error,
-                ),
-            )
+            conn.execute(UPDATED, values)
 
         await self._write(write)
 
