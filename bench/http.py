@@ -133,7 +133,6 @@ def postgres() -> Iterator[str]:
 class Replica:
     process: subprocess.Popen[bytes]
     port: int
-    peak_rss_kb: int = 0
 
     @property
     def origin(self) -> str:

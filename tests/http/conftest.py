@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from wiro_seedream_mcp.emulator import EmulatorServer, Project, Timings, WiroEmulator
+from wiro_seedream_mcp.emulator import EmulatorServer, Project, Timings
 
 from ..conftest import API_KEY, API_SECRET
 
@@ -261,6 +261,3 @@ def issuer() -> Iterator[Issuer]:
 
 def own_key(key: str = API_KEY, secret: str | None = API_SECRET) -> str:
     return f"{key}:{secret}" if secret else key
-
-
-__all__ = ["API_KEY", "API_SECRET", "RUN", "WiroEmulator"]

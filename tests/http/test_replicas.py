@@ -15,7 +15,6 @@ from mcp.types import ElicitRequestParams, ElicitResult
 
 from wiro_seedream_mcp.emulator import EmulatorServer
 
-from ..conftest import API_KEY, API_SECRET
 from ..postgres import fresh_database
 from .conftest import OTHER_KEY, OTHER_SECRET, RUN, HttpServer, own_key, remote
 from .front import RoundRobin
@@ -112,6 +111,3 @@ async def test_without_shared_keys_a_confirmation_that_lands_elsewhere_starts_no
                 outcome = exc
     assert isinstance(outcome, Exception) or outcome.is_error
     assert emulator.emulator.count(RUN) == 0
-
-
-__all__ = ["API_KEY", "API_SECRET"]

@@ -8,7 +8,11 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from ..config import Settings
+from ..journal import JournalUnavailableError
+from ..state import caller_of
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -44,14 +48,10 @@ class CallLimit:
         if more or not _starts_a_task(body):
             await self.app(scope, replay, send)
             return
-        from ..state import caller_of
-
         user = scope.get("user")
         token = getattr(user, "access_token", None)
         owner = caller_of(self.settings, token).owner
         slot = uuid.uuid4().hex
-        from ..journal import JournalUnavailableError
-
         try:
             taken = await self.journal.take_slot(slot, owner, self.limit, self.ttl)
         except JournalUnavailableError as exc:
@@ -65,8 +65,6 @@ class CallLimit:
             await self.app(scope, replay, send)
         finally:
             if slot:
-                import anyio
-
                 with anyio.CancelScope(shield=True):
                     await self.journal.free_slot(slot)
 
