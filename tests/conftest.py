@@ -17,7 +17,7 @@ from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from pydantic import SecretStr
 
 from wiro_seedream_mcp.app import build_server
-from wiro_seedream_mcp.config import Settings, default_socket_url
+from wiro_seedream_mcp.config import ANSWER_MARGIN, Settings, default_socket_url
 from wiro_seedream_mcp.emulator import EmulatorServer, Project, Timings, WiroEmulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -26,6 +26,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 TOOL_NAMES = ["generate_image", "get_task", "kill_task", "cancel_task", "list_tasks", "estimate_cost"]
 API_KEY = "test-key-0123456789"
 API_SECRET = "test-secret-abcdefghij"
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: twice the cores, at least 4. Most tests wait (on emulated jobs, child processes,
+    deadlines) rather than compute, so a 2-core machine runs 4 of them at once well."""
+    return max(4, 2 * (os.cpu_count() or 1))
 
 
 @pytest.fixture
@@ -98,9 +104,15 @@ def emulator(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
 
 
 def settings_for(
-    server: EmulatorServer, *, wait_timeout: float = 10.0, secret: bool = True, socket: bool = True
+    server: EmulatorServer,
+    *,
+    wait_timeout: float = 10.0,
+    secret: bool = True,
+    socket: bool = True,
+    answer_margin: float = ANSWER_MARGIN,
 ) -> Settings:
     return Settings(
+        answer_margin=answer_margin,
         api_key=SecretStr(server.emulator.project.api_key),
         api_secret=SecretStr(server.emulator.project.api_secret or "") if secret else None,
         base_url=server.base_url,

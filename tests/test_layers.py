@@ -18,17 +18,23 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-MODULES = {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+FILES = sorted(PACKAGE.rglob("*.py"))
+MODULES = {_module_name(path): path for path in FILES}
 
 
-def _imports(name: str) -> tuple[set[str], set[str]]:
+def _imports(
+    name: str, source: str | None = None, *, is_package: bool | None = None
+) -> tuple[set[str], set[str]]:
     """(modules of this package, top-level outside names) that ``name`` imports, anywhere in it:
-    at the top, inside functions and under TYPE_CHECKING alike."""
-    path = MODULES[name]
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    at the top, inside functions and under TYPE_CHECKING alike. ``source`` and ``is_package``
+    stand in for the module's file (to check the walk itself)."""
+    if source is None:
+        source = MODULES[name].read_text()
+        is_package = MODULES[name].name == "__init__.py"
+    package = name if is_package else name.rpartition(".")[0]
     inside: set[str] = set()
     outside: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 (inside if alias.name.startswith(ROOT_NAME) else outside).add(alias.name)
@@ -81,6 +87,13 @@ def test_there_are_no_import_circles() -> None:
     assert found == [], "import circles: " + "; ".join(" -> ".join(c) for c in found)
 
 
+def test_no_module_is_shadowed_by_a_package() -> None:
+    # ``x.py`` beside a package ``x/`` is never imported, yet reads like the package's code.
+    assert len(MODULES) == len(FILES), sorted(
+        str(path.relative_to(PACKAGE)) for path in FILES if MODULES[_module_name(path)] != path
+    )
+
+
 def test_the_walk_sees_circles_and_real_imports() -> None:
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert circles({"a": {"b"}, "b": set(), "c": {"b"}}) == []
@@ -88,6 +101,15 @@ def test_the_walk_sees_circles_and_real_imports() -> None:
     assert "wiro_seedream_mcp.wiro.client" in GRAPH["wiro_seedream_mcp.tools.generate"]
     assert "wiro_seedream_mcp.emulator.project" in GRAPH["wiro_seedream_mcp.emulator.app"]
     assert "wiro_seedream_mcp.demo" in GRAPH["wiro_seedream_mcp.cli"]  # imported inside main()
+    # A submodule importing its own package (``from . import X``) and the package importing the
+    # submodule back is a circle too, one kept alive only by the order of the imports.
+    package, sub = f"{ROOT_NAME}.journal", f"{ROOT_NAME}.journal.sqlite"
+    graph = {
+        package: _imports(package, "from .sqlite import Journal", is_package=True)[0] | {sub},
+        sub: _imports(sub, "from . import TaskJournal", is_package=False)[0],
+    }
+    assert graph[sub] == {package}
+    assert circles(graph) == [[package, sub, package]]
 
 
 @pytest.mark.parametrize("name", [n for n in MODULES if n.startswith(f"{ROOT_NAME}.wiro")])

@@ -22,7 +22,6 @@ from pydantic import BaseModel, Field
 
 from .budget import by_day, totals, totals_of
 from .config import Settings
-from .follow import ANSWER_MARGIN
 from .journal import JournalEntry, JournalUnavailableError, TaskJournal
 from .media import MediaError
 from .state import AppState, Caller, caller_of, state_of
@@ -191,7 +190,7 @@ async def entry_of(state: AppState, taskid: str) -> JournalEntry:
         raise ResourceNotFoundError(str(exc)) from None
     if state.wiro is not None:
         try:
-            with anyio.move_on_after(ANSWER_MARGIN / 2):
+            with anyio.move_on_after(state.settings.answer_margin / 2):
                 await state.journal.update(await state.wiro.detail(taskid=taskid))
         except WiroNotFoundError:
             pass
@@ -218,13 +217,13 @@ async def output_bytes(state: AppState, taskid: str, name: str) -> tuple[bytes, 
         raise ResourceNotFoundError(f"task {taskid} has no output {name!r} (outputs: {names})")
     delivery = state.delivery
     try:
-        with anyio.fail_after(ANSWER_MARGIN):
+        with anyio.fail_after(state.settings.answer_margin):
             return await delivery.image_bytes(
                 found, await delivery.saved_path(entry, name)
             ), found.contenttype
     except TimeoutError as exc:
         raise ResourceError(
-            f"output {name} of task {taskid} could not be fetched within {ANSWER_MARGIN:g} s; "
+            f"output {name} of task {taskid} could not be fetched within {state.settings.answer_margin:g} s; "
             f"it is at {found.url}"
         ) from exc
     except (MediaError, OSError) as exc:

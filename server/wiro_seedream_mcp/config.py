@@ -24,6 +24,10 @@ DEFAULT_PREVIEW_SIZE = 512
 PREVIEW_SIZE_RANGE = (64, 1024)
 APP_NAME = "wiro-seedream-mcp"
 DEFAULT_WAIT_TIMEOUT = 50.0
+# Every call answers within this many seconds past what it was asked to wait for
+# (generate_image: WIRO_WAIT_TIMEOUT; get_task: its wait; the other tools and resources: nothing),
+# whatever the network does. A download still running then is left, with its URL in a warning.
+ANSWER_MARGIN = 8.0
 # Hosts give up on a tool call after about a minute; an hour is the most a waiting
 # call may ever be told to wait.
 MAX_WAIT_TIMEOUT = 3600.0
@@ -76,6 +80,8 @@ class Settings:
     # When to ask the person before a task starts: None = never, 0 = always, an amount = when the
     # task's estimate or today's total with it would pass it.
     confirm_above: float | None = None
+    # How far past its wait any call may run before it answers anyway (tests shorten it).
+    answer_margin: float = ANSWER_MARGIN
     # Names of variables that were set but ignored, for `doctor` and the logs.
     notes: tuple[str, ...] = field(default=(), compare=False)
 

@@ -32,10 +32,6 @@ POLL_SCHEDULE = ((30.0, 1.0), (120.0, 2.0))
 POLL_SLOWEST = 5.0
 # While the socket is up, Detail is asked this often, in case an event is lost.
 SAFETY_NET_INTERVAL = 5.0
-# Every call answers within this many seconds past what it was asked to wait for
-# (generate_image: WIRO_WAIT_TIMEOUT; get_task: its wait; the other tools and resources: nothing),
-# whatever the network does. A download still running then is left, with its URL in a warning.
-ANSWER_MARGIN = 8.0
 # How long a Cancel/Kill of an abandoned task may take before the call ends anyway.
 STOP_TIMEOUT = 5.0
 # How long past its wait a follow may take to finish a Detail call already under way.

@@ -6,13 +6,20 @@ do not (wrong types, out-of-range numbers, junk strings, unknown values), and ca
 tools with them, one after another, on one server process. Every call must answer, in time;
 every refusal must be one line without validator tags; no invalid input may start a Run.
 
-``WIRO_FUZZ_CALLS`` sets the number of calls (CI runs 2,000; a plain run 300).
+The schema check judges the arguments as the server receives them: the JSON the client writes
+(a float that JSON cannot carry, such as infinity, arrives as ``null``, which means "not given").
+
+``WIRO_FUZZ_CALLS`` sets the number of calls (CI runs 2,000; a plain run 300), and
+``WIRO_FUZZ_SEED`` the seed: CI fixes it, so a red run is a failure anyone can repeat; a plain run
+draws a new one each time and prints it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import random
 import sys
 import time
 from collections.abc import Iterator
@@ -22,18 +29,19 @@ from typing import Any
 import jsonschema
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from mcp import Client, StdioServerParameters
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, JSONRPCRequest, TextContent
 
+from wiro_seedream_mcp.config import ANSWER_MARGIN
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
-from wiro_seedream_mcp.follow import ANSWER_MARGIN
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
 from ..conftest import API_KEY, API_SECRET
 
 CALLS = int(os.environ.get("WIRO_FUZZ_CALLS", "300"))
+SEED = int(os.environ.get("WIRO_FUZZ_SEED") or random.randrange(2**32))
 WAIT = 2.0
 # The longest any call may take: the longest wait it may be given, the margin, and room for a
 # loaded machine.
@@ -106,6 +114,23 @@ def allowed(arguments: dict[str, Any], schema: dict[str, Any]) -> bool:
     return True
 
 
+def as_sent(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The arguments as they reach the server: the request as the stdio client writes it."""
+    request = JSONRPCRequest(
+        jsonrpc="2.0", id=1, method="tools/call", params={"name": name, "arguments": arguments}
+    )
+    sent: dict[str, Any] = json.loads(request.model_dump_json(by_alias=True, exclude_unset=True))
+    return dict(sent["params"]["arguments"])
+
+
+def test_the_check_sees_what_arrives() -> None:
+    # Infinity cannot be written in JSON: the client sends null, which the server reads as unset.
+    schema = {"type": "object", "properties": {"seed": {"type": "integer", "minimum": 0}}}
+    assert as_sent("x", {"seed": math.inf}) == {"seed": None}
+    assert allowed(as_sent("x", {"seed": math.inf}), schema)
+    assert not allowed(as_sent("x", {"seed": -1}), schema)
+
+
 def text_of(result: CallToolResult) -> str:
     return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
@@ -142,6 +167,9 @@ def test_fuzz_every_tool_from_its_schema(session: tuple[BlockingPortal, Client, 
 
     calls = st.sampled_from(sorted(tools)).flatmap(lambda name: st.tuples(st.just(name), arguments(name)))
 
+    print(f"fuzz seed {SEED} (WIRO_FUZZ_SEED={SEED} repeats this run)")
+
+    @seed(SEED)
     @settings(
         max_examples=CALLS,
         deadline=None,
@@ -162,7 +190,7 @@ def test_fuzz_every_tool_from_its_schema(session: tuple[BlockingPortal, Client, 
         new_runs = server.emulator.count(RUN_PATH) - runs_before
         stats["runs"] += new_runs
         assert took < LATEST, f"{name}({args!r}) took {took:.1f} s"
-        if not allowed(args, tools[name]):
+        if not allowed(as_sent(name, args), tools[name]):
             stats["invalid"] += 1
             assert result.is_error, f"{name}({args!r}) was accepted"
             assert new_runs == 0, f"{name}({args!r}) started a Run"

@@ -21,8 +21,21 @@ LANGCHAIN_PYTHON = LANGCHAIN / ".venv" / "bin" / "python"
 
 def need(module: str, group: str) -> None:
     """Skip (fail in CI) unless ``module`` of the dependency group ``group`` is installed."""
-    if importlib.util.find_spec(module) is None:
+    if not installed(module):
         unavailable(f"{module} not installed: `uv sync --group {group}` (CI installs every group)")
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported. ``find_spec("a.b")`` imports ``a`` first and raises when
+    ``a`` itself is missing (``google.adk`` without ``google``), so each parent is looked up in turn."""
+    parts = module.split(".")
+    for end in range(1, len(parts) + 1):
+        try:
+            if importlib.util.find_spec(".".join(parts[:end])) is None:
+                return False
+        except ModuleNotFoundError:
+            return False
+    return True
 
 
 def need_langchain() -> Path:

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from ..records import COLUMNS, JournalEntry, Spend, entry_of, updated_values
 from ..wiro.models import Task
-from . import RESERVATION_TTL, JournalUnavailableError, TaskJournal
+from .base import RESERVATION_TTL, JournalUnavailableError, TaskJournal
 
 if TYPE_CHECKING:
     import asyncpg

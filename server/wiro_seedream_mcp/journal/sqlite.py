@@ -50,7 +50,7 @@ from ..records import (
     updated_values,
 )
 from ..wiro.models import Task
-from . import RESERVATION_TTL, JournalUnavailableError, TaskJournal
+from .base import RESERVATION_TTL, JournalUnavailableError, TaskJournal
 
 log = logging.getLogger(__name__)
 

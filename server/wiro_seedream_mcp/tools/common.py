@@ -11,7 +11,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 
-from ..follow import ANSWER_MARGIN, PROGRESS_TOTAL, TaskFollower, left
+from ..follow import PROGRESS_TOTAL, TaskFollower, left
 from ..journal import JournalEntry, JournalUnavailableError, TaskJournal
 from ..results import TaskResult, task_result
 from ..state import AppState
@@ -22,7 +22,6 @@ from ..wiro.seedream import SeedreamInputs
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ANSWER_MARGIN",
     "TaskOutcome",
     "finished",
     "follower",

@@ -38,7 +38,6 @@ from ..wiro.seedream import (
     Watermark,
 )
 from .common import (
-    ANSWER_MARGIN,
     TaskOutcome,
     finished,
     follower,
@@ -222,7 +221,7 @@ def register(server: MCPServer[AppState]) -> None:
             raise ToolError(refused)
         waiting = state.settings.wait_timeout if wait else 0.0
         began = anyio.current_time()
-        until = began + waiting + ANSWER_MARGIN
+        until = began + waiting + state.settings.answer_margin
         lead: str | None = None
         accepted: Task | None = None
         warnings: list[str] = []

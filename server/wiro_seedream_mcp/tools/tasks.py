@@ -20,7 +20,6 @@ from ..wiro.errors import CODE_NOT_FOUND, WiroError
 from ..wiro.models import Task
 from ..wiro.seedream import MaybeText, optional_text
 from .common import (
-    ANSWER_MARGIN,
     TaskOutcome,
     finished,
     follower,
@@ -47,7 +46,7 @@ async def look_up(
     client = state.client()
     await reach(state, taskid, tasktoken)
     began = anyio.current_time()
-    until = began + wait + ANSWER_MARGIN
+    until = began + wait + state.settings.answer_margin
     task: Task | None = None
     problem: str | None = None
     watcher = None
@@ -55,7 +54,7 @@ async def look_up(
         with anyio.move_on_after(left(until - 1.0)):
             task = await client.detail(taskid=taskid, tasktoken=tasktoken)
         if task is None:
-            problem = f"Wiro did not answer within {ANSWER_MARGIN - 1:g} s"
+            problem = f"Wiro did not answer within {state.settings.answer_margin - 1:g} s"
         elif not task.done and wait > 0:
             watcher = follower(ctx, state, task)
             task = await wait_for(state, watcher, max(0.0, began + wait - anyio.current_time()))
@@ -101,7 +100,7 @@ async def _stop(
     """
     task: Task | None = None
     # One deadline for the stop and the look that may follow it: the call answers within it.
-    until = anyio.current_time() + ANSWER_MARGIN
+    until = anyio.current_time() + state.settings.answer_margin
     try:
         with anyio.move_on_after(left(until)):
             task = await call
@@ -119,8 +118,8 @@ async def _stop(
         )
     if task is None:
         raise ToolError(
-            f"Wiro did not answer the {action} request within {ANSWER_MARGIN:g} s: the task may still "
-            "run. Call get_task to see where it stands."
+            f"Wiro did not answer the {action} request within {state.settings.answer_margin:g} s: the task "
+            "may still run. Call get_task to see where it stands."
         )
     await state.journal.update(task)
     return task_result(task, lead=f"{action.capitalize()} requested.")
