@@ -142,3 +142,38 @@ def test_emulator_subcommand_serves_until_stopped() -> None:
         _, stderr = proc.communicate(timeout=15)
     assert f"export WIRO_API_BASE_URL=http://127.0.0.1:{port}/v1" in stderr
     assert "unset WIRO_API_SECRET" in stderr
+
+
+def test_demo_that_could_not_save_the_image_says_so_and_fails(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [str(SCRIPT), "demo", "--out", "/proc/wiro-seedream-demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_clean_env(),
+        check=False,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "The image was made but NOT saved in /proc/wiro-seedream-demo" in out.stdout
+    assert "Open the saved file" not in out.stdout
+
+
+def test_a_busy_port_is_one_line_before_anything_says_it_serves(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for command in (["serve", "--http", "--emulator"], ["emulator"]):
+            out = subprocess.run(
+                [str(SCRIPT), *command, "--port", port],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=_clean_env(WIRO_STATE_DIR=str(tmp_path), WIRO_HTTP_AUTH="none"),
+                check=False,
+            )
+            said = out.stdout + out.stderr
+            assert out.returncode == 2, said
+            assert f"port {port} on 127.0.0.1 is already in use" in said and "--port PORT" in said
+            for noise in ("Errno", "Traceback", "Point the server at it", "serving"):
+                assert noise not in said, said

@@ -198,3 +198,37 @@ def test_an_unusable_journal_is_reported_and_left_as_it_is(
     )
     assert f"task journal: {journal} is NOT usable (file is not a database)" in out.stdout
     assert journal.read_bytes() == b"not a database"  # doctor only looks
+
+
+def test_a_folder_that_cannot_be_made_is_not_ready(
+    emulator: EmulatorServer, tmp_path: os.PathLike[str]
+) -> None:
+    # /proc takes no new folders, whatever the permission bits say; saving there would fail.
+    out = doctor(
+        tmp_path,
+        WIRO_API_KEY=API_KEY,
+        WIRO_API_SECRET=API_SECRET,
+        WIRO_API_BASE_URL=emulator.base_url,
+        WIRO_OUTPUT_DIR="/proc/wiro-seedream-out",
+    )
+    assert out.returncode == BAD_CONFIG, out.stdout
+    assert "/proc/wiro-seedream-out does not exist, and it cannot be made in /proc" in out.stdout
+    assert "Ready:" not in out.stdout
+
+
+def test_each_problem_is_said_once(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
+    from pathlib import Path
+
+    blocker = Path(tmp_path) / "a-file"
+    blocker.write_text("not a folder")
+    out = doctor(
+        tmp_path,
+        WIRO_API_BASE_URL=emulator.base_url,
+        WIRO_OUTPUT_DIR=str(blocker / "images"),
+        WIRO_STATE_DIR=str(blocker / "state"),
+    )
+    assert out.returncode == NO_CREDENTIALS, out.stdout
+    lines = [line for line in out.stdout.splitlines() if line.startswith("Not ready:")]
+    assert len(lines) == len(set(lines)) == 3, lines
+    # A journal folder that cannot be made has no journal to describe.
+    assert "task journal:" not in out.stdout

@@ -7,6 +7,8 @@ import json
 import os
 import re
 import shlex
+import shutil
+import subprocess
 import tomllib
 import zipfile
 from dataclasses import dataclass
@@ -208,11 +210,66 @@ def test_packed_bundle_holds_the_server_and_nothing_else() -> None:
         "server/wiro_seedream_mcp/ui/vendor/LICENSE",
     ):
         assert needed in names, needed
-    left_out = {".venv", "tests", "bench", ".ci", ".git", "dist", "build", "docs", "artefacts"}
     for name in names:
-        assert name.split("/")[0] not in left_out, name
+        assert name.split("/")[0] in IN_THE_BUNDLE, name
         assert "__pycache__" not in name
         assert not name.endswith((".pyc", ".mcpb"))
+
+
+# What a bundle may hold at its top level: the server and what describes it, nothing else.
+IN_THE_BUNDLE = {
+    "manifest.json",
+    "pyproject.toml",
+    "uv.lock",
+    "LICENSE",
+    "README.md",
+    "server.json",
+    "server",
+}
+# What a checkout gathers as it is used (test runs, editors, hosts, screenshots, logs).
+LEFTOVERS = [
+    ".hypothesis/examples/0a1b/2c3d",
+    ".vscode/mcp.json",
+    ".cursor/mcp.json",
+    ".idea/workspace.xml",
+    "artefacts/viewer.png",
+    "mutants/server/x.py",
+    ".env",
+    "serve.log",
+    ".pytest_cache/v/cache/lastfailed",
+    "server/wiro_seedream_mcp/__pycache__/app.cpython-311.pyc",
+    "claude_desktop_config.json.backup-20260101-000000",
+]
+
+
+def test_a_used_checkout_packs_only_the_server(tmp_path: Path) -> None:
+    cli = node_tool("WIRO_TEST_MCPB_CLI", "the MCPB CLI (npm @anthropic-ai/mcpb)")
+    tracked = (
+        subprocess.run(
+            ["git", "ls-files", "-z"],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    checkout = tmp_path / "checkout"
+    for name in filter(None, tracked):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, checkout / name)
+    for name in LEFTOVERS:
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_text("left over\n")
+    bundle = tmp_path / "wiro.mcpb"
+    packed = subprocess.run(
+        [str(cli), "pack", str(checkout), str(bundle)], capture_output=True, text=True, check=False
+    )
+    assert packed.returncode == 0, packed.stdout + packed.stderr
+    names = zipfile.ZipFile(bundle).namelist()
+    assert "server/wiro_seedream_mcp/app.py" in names
+    outside = [name for name in names if name.split("/")[0] not in IN_THE_BUNDLE or "__pycache__" in name]
+    assert outside == []
 
 
 @pytest.mark.anyio

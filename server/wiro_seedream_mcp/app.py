@@ -181,7 +181,8 @@ def build_server(
                 settings.base_url,
                 "signature" if settings.signed else "key-only",
             )
-        elif problem is None:
+        elif problem is None and "token_verifier" not in options:
+            # (Callers who bring their own keys over HTTP need none here.)
             log.warning("WIRO_API_KEY is not set: tools will answer with a configuration error")
         state = AppState(settings=settings, journal=journal, problem=problem, cancels=cancels, drain=drain)
         try:

@@ -85,7 +85,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--prompt", default=None, help="what to draw (default: the model's example prompt)")
     demo.add_argument("--size", default="1024x1024", help="one of the eight sizes (default 1024x1024)")
     demo.add_argument("--out", default=None, help="folder to save the image in (default: a temp folder)")
-    sub.add_parser("doctor", help="check the configuration and that Wiro accepts the credentials")
+    doctor = sub.add_parser("doctor", help="check the configuration and that Wiro accepts the credentials")
+    doctor.add_argument(
+        "--host",
+        default=None,
+        help="check the entry installed in this host (claude-desktop, cursor, vscode, claude-code) "
+        "with the command, arguments and environment the host starts it with",
+    )
+    doctor.add_argument("--config", type=Path, default=None, help="--host: the host's file, if elsewhere")
+    doctor.add_argument("--workspace", type=Path, default=None, help="--host vscode: the workspace folder")
     token = sub.add_parser("token", help="make a static token for serve --http (WIRO_HTTP_TOKENS)")
     token.add_argument("names", nargs="+", help="who each token is for (e.g. alice)")
 
@@ -99,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     inst.add_argument(
         "--workspace", type=Path, default=None, help="VS Code: the workspace folder (default: this one)"
+    )
+    inst.add_argument(
+        "--emulator",
+        action="store_true",
+        help="an entry that runs on the built-in Wiro emulator: try the host for free, no key needed",
     )
     save = inst.add_mutually_exclusive_group()
     save.add_argument(
@@ -139,6 +152,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif command == "doctor":
         from .doctor import run_doctor
 
+        if args.host is not None:
+            from .hostcheck import check_host
+
+            sys.exit(check_host(args.host, config=args.config, workspace=args.workspace))
         sys.exit(run_doctor())
     elif command == "install":
         from .install import run_install
@@ -151,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 config=args.config,
                 workspace=args.workspace,
                 output_dir=output_dir,
+                emulator=args.emulator,
             )
         )
 
@@ -158,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 def serve(*, emulated: bool = False, speed: float = 1.0, http: dict[str, Any] | None = None) -> None:
     _setup_logging()
     from .app import build_server
+
+    if http is not None:
+        http = {**http, "sock": _claim_port(http, emulated=emulated)}
 
     if not emulated:
         if http is not None:
@@ -194,19 +215,45 @@ def serve(*, emulated: bool = False, speed: float = 1.0, http: dict[str, Any] | 
         build_server(Settings.from_env(environ)).run("stdio")
 
 
+def _claim_port(options: dict[str, Any], *, emulated: bool) -> Any:
+    """The listening socket for ``serve --http``, made once the settings are known to be servable
+    and before anything says it serves: a refused setting or a busy port is then the one line said
+    (exit code 2), and nothing listened."""
+    import dataclasses
+
+    from pydantic import SecretStr
+
+    from .config import ConfigError, Settings
+    from .console import PortInUseError, listening_socket
+    from .http import HttpSettings
+
+    try:
+        settings = Settings.from_env()
+        if emulated:  # the emulator brings a key of its own
+            settings = dataclasses.replace(settings, api_key=SecretStr("emulator"))
+        HttpSettings.from_env(None, **options).check(settings)
+        return listening_socket(options["host"], options["port"], "--port")
+    except (ConfigError, PortInUseError) as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+
+
 def _serve_http(environ: dict[str, str] | None, options: dict[str, Any]) -> None:
     """``serve --http``: a setting that cannot be served is one line on stderr and exit code 2."""
     from .config import ConfigError, Settings
     from .http import HttpSettings, serve_http
 
+    options = dict(options)
+    sock = options.pop("sock")
     try:
         settings = Settings.from_env(environ)
         http = HttpSettings.from_env(environ, **options)
         http.check(settings)
     except ConfigError as exc:
+        sock.close()
         log.error("%s", exc)
         sys.exit(2)
-    serve_http(settings, http)
+    serve_http(settings, http, sock)
 
 
 def _timings(speed: float) -> Any:
@@ -223,9 +270,15 @@ def _timings(speed: float) -> Any:
 
 
 def run_emulator(args: Any) -> None:
+    from .console import PortInUseError, listening_socket
     from .emulator import DEFAULT_KEY, DEFAULT_SECRET, Project, WiroEmulator, serve_forever
 
     _setup_logging()
+    try:
+        sock = listening_socket(args.host, args.port, "--port")
+    except PortInUseError as exc:
+        print(f"wiro-seedream-mcp emulator: {exc}", file=sys.stderr)
+        sys.exit(2)
     key = args.api_key or DEFAULT_KEY
     secret = None if args.key_only else (args.api_secret or DEFAULT_SECRET)
     others = [Project(api_key=k, api_secret=s or None) for k, _, s in (a.partition(":") for a in args.also)]
@@ -245,7 +298,7 @@ def run_emulator(args: Any) -> None:
         "A prompt containing [emulator:fail] fails; one containing [emulator:error] ends task_error.",
     ]
     print("\n".join(lines), file=sys.stderr)
-    serve_forever(emulator, args.host, args.port)
+    serve_forever(emulator, args.host, args.port, sock)
 
 
 def _secret_line(secret: str | None) -> str:

@@ -102,10 +102,14 @@ async def _session(env: dict[str, str], prompt: str, size: str, out_dir: Path) -
         return 1
     if previews:
         say(f"preview:  {previews[0]} (shown inline by hosts that display images)")
-    if output.get("path"):
-        saved = Path(output["path"])
-        dims = png_size(await anyio.Path(saved).read_bytes())
-        say(f"saved:    {saved}" + (f" (PNG {dims[0]}x{dims[1]})" if dims else ""))
+    if not output.get("path"):
+        why = "; ".join(data.get("warnings") or []) or "the server did not say why"
+        say(f"The image was made but NOT saved in {out_dir}: {why}")
+        say(f"It is at the link above for now. Choose a folder you can write with --out ({elapsed:.1f} s).")
+        return 1
+    saved = Path(output["path"])
+    dims = png_size(await anyio.Path(saved).read_bytes())
+    say(f"saved:    {saved}" + (f" (PNG {dims[0]}x{dims[1]})" if dims else ""))
     say(f"Done in {elapsed:.1f} s. Open the saved file to look at the image.")
     return 0
 

@@ -100,24 +100,25 @@ def run_doctor() -> int:
                 "dashboard, under Projects.",
             )
         )
+    usable: dict[str, bool] = {}
     for folder, what, name in (
         (settings.output_dir, "output folder", "WIRO_OUTPUT_DIR"),
         (settings.state_dir, "journal folder", "WIRO_STATE_DIR"),
     ):
         if folder is None:
             continue
-        verdict, ok = _writable(folder)
+        verdict, usable[name] = _writable(folder)
         say(f"  {what}: {verdict}")
-        if not ok:
+        if not usable[name]:
             problems.append(
                 (BAD_CONFIG, f"{name} ({folder}) cannot be written: choose a folder you can write.")
             )
-    if settings.state_dir is not None:
+    if settings.state_dir is not None and usable.get("WIRO_STATE_DIR"):
         say(f"  task journal: {inspect(settings.state_dir)}")
     problems += anyio.run(_check_wiro, settings)
     say()
     if problems:
-        for _, problem in problems:
+        for problem in dict.fromkeys(problem for _, problem in problems):
             say(f"Not ready: {problem}")
         return min(code for code, _ in problems)
     say("Ready: the server can start tasks on Wiro.")
@@ -136,8 +137,13 @@ def _writable(folder: Path) -> tuple[str, bool]:
     parent = next((p for p in folder.parents if p.exists()), None)
     if folder.exists() or parent is None or not parent.is_dir():
         return f"{folder} is NOT a folder", False
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"{folder} does not exist, and {parent} is NOT writable to create it in", False
+    try:
+        # Make (and remove) a folder where the first one would go: only that shows /proc, a
+        # read-only mount or a full disk refusing it.
+        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".wiro-doctor-"))
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        return f"{folder} does not exist, and it cannot be made in {parent} ({why})", False
     return f"{folder} does not exist yet; it is created when first needed ({parent} is writable)", True
 
 

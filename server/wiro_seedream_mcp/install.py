@@ -2,10 +2,12 @@
 
 The entry starts the server the way that works on this machine: ``uv run --directory <checkout>``
 from a checkout, ``uvx wiro-seedream-mcp`` from an installed package, with the absolute path of
-``uv`` (desktop apps start servers with a minimal ``PATH``). The host's file is merged, never
-replaced: other servers and settings stay as they are, the old file is kept as a backup, and a
-file that is not plain JSON is refused untouched. Secrets are written only where the host has no
-secure input of its own; VS Code asks for them itself (``inputs``).
+``uv`` (desktop apps start servers with a minimal ``PATH``); ``--emulator`` makes an entry that
+runs on the built-in emulator, to try a host without a key. The host's file is merged, never
+replaced: other servers and settings stay as they are, and :mod:`.hostfile` keeps links, backups
+and owner-only modes. A file that is not plain JSON is refused untouched. Secrets are written only
+where the host has no secure input of its own (VS Code asks for them itself, ``inputs``), and a key
+already in the entry is kept unless a new one is given.
 """
 
 from __future__ import annotations
@@ -19,14 +21,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .console import say
+from .hostfile import HostFileError, read_text, write
 
 NAME = "wiro-seedream"
 PACKAGE = "wiro-seedream-mcp"
@@ -57,6 +58,9 @@ class InstallError(Exception):
     """Why nothing was written, in words for the person."""
 
 
+EMULATOR_ARGS = ["serve", "--emulator"]
+
+
 @dataclass
 class Entry:
     """How a host starts the server."""
@@ -64,6 +68,11 @@ class Entry:
     command: str
     args: list[str]
     env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def emulator(self) -> bool:
+        """Whether the entry runs the server on the built-in emulator."""
+        return self.args[-len(EMULATOR_ARGS) :] == EMULATOR_ARGS
 
 
 def checkout_root() -> Path | None:
@@ -87,10 +96,11 @@ def find_uv(env: Mapping[str, str] | None = None) -> str:
     return str(Path(found).resolve())
 
 
-def launch(uv: str, root: Path | None) -> Entry:
+def launch(uv: str, root: Path | None, *, emulator: bool = False) -> Entry:
+    extra = EMULATOR_ARGS if emulator else []
     if root is not None:
-        return Entry(uv, ["run", "--directory", str(root), PACKAGE])
-    return Entry(uv, ["tool", "run", PACKAGE])
+        return Entry(uv, ["run", "--directory", str(root), PACKAGE, *extra])
+    return Entry(uv, ["tool", "run", PACKAGE, *extra])
 
 
 def config_path(host: str, *, system: str, env: Mapping[str, str], home: Path, workspace: Path) -> Path:
@@ -110,9 +120,13 @@ def config_path(host: str, *, system: str, env: Mapping[str, str], home: Path, w
     raise InstallError(f"host must be one of {', '.join(HOSTS)}; got {host!r}")
 
 
-def server_env(host: str, secrets: Mapping[str, str], output_dir: Path | None) -> dict[str, str]:
+def server_env(
+    host: str, secrets: Mapping[str, str], output_dir: Path | None, *, emulator: bool = False
+) -> dict[str, str]:
     env: dict[str, str] = {}
-    if host == "vscode":
+    if emulator:
+        env = {}  # the emulator needs no key, and a key left in the entry would not be used
+    elif host == "vscode":
         env = {"WIRO_API_KEY": "${input:wiro-api-key}", "WIRO_API_SECRET": "${input:wiro-api-secret}"}
     else:
         env = {name: secrets[name] for name in SECRETS if secrets.get(name)}
@@ -124,11 +138,11 @@ def server_env(host: str, secrets: Mapping[str, str], output_dir: Path | None) -
 def _read(path: Path) -> tuple[dict[str, Any], str | None]:
     """The file's settings and its text (None when there is no file)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        text = read_text(path)
+    except HostFileError as exc:
+        raise InstallError(str(exc)) from exc
+    if text is None:
         return {}, None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InstallError(f"{path} cannot be read ({exc}); nothing was changed") from exc
     if not text.strip():
         return {}, text
     try:
@@ -150,7 +164,13 @@ def merged(host: str, data: dict[str, Any], entry: Entry, path: Path) -> dict[st
     servers = data.get(key, {})
     if not isinstance(servers, dict):
         raise InstallError(f'"{key}" in {path} is not a JSON object, so the file was left as it is')
-    item: dict[str, Any] = {"command": entry.command, "args": entry.args, "env": entry.env}
+    env = dict(entry.env)
+    before = servers.get(NAME)
+    kept = before.get("env") if isinstance(before, dict) else None
+    if host != "vscode" and "WIRO_API_KEY" not in env and isinstance(kept, dict) and not entry.emulator:
+        # No new key: the one already in the entry stays (with its secret).
+        env = {**{k: v for k, v in kept.items() if k in SECRETS and isinstance(v, str)}, **env}
+    item: dict[str, Any] = {"command": entry.command, "args": entry.args, "env": env}
     if host == "vscode":
         item = {"type": "stdio", **item}
         inputs = data.get("inputs", [])
@@ -159,26 +179,6 @@ def merged(host: str, data: dict[str, Any], entry: Entry, path: Path) -> dict[st
         known = {i.get("id") for i in inputs if isinstance(i, dict)}
         data = {**data, "inputs": [*inputs, *(i for i in VSCODE_INPUTS if i["id"] not in known)]}
     return {**data, key: {**servers, NAME: item}}
-
-
-def _write(path: Path, text: str, old: str | None) -> Path | None:
-    """Write ``text`` whole (a temporary file moved into place); keep the old file as a backup."""
-    backup = None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if old is not None:
-        backup = path.with_name(f"{path.name}.backup-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.copy2(path, backup)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        if old is not None:
-            shutil.copymode(path, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return backup
 
 
 def _shown(text: str, secrets: Mapping[str, str]) -> str:
@@ -190,25 +190,36 @@ def _shown(text: str, secrets: Mapping[str, str]) -> str:
     return text
 
 
-def install_json(host: str, path: Path, entry: Entry, *, dry_run: bool, secrets: Mapping[str, str]) -> int:
-    """Merge the entry into a JSON host's file; 0 when written (or shown, or already there)."""
+def install_json(
+    host: str, path: Path, entry: Entry, *, dry_run: bool, secrets: Mapping[str, str]
+) -> tuple[int, bool]:
+    """Merge the entry into a JSON host's file: (0, whether the file changed)."""
     data, old = _read(path)
     new = merged(host, data, entry, path)
     text = json.dumps(new, indent=2, ensure_ascii=False) + "\n"
     title = TITLES[host]
+    written = new.get("servers" if host == "vscode" else "mcpServers", {}).get(NAME, {}).get("env", {})
     if dry_run:
         say(f"{title}: {path} would read (secrets shown as placeholders):")
-        say(_shown(text, secrets))
-        return 0
+        say(_shown(text, {**secrets, **{k: v for k, v in written.items() if k in SECRETS}}))
+        return 0, False
     if new == data:
         say(f"{title}: {path} already has this entry; nothing changed.")
-        return 0
-    backup = _write(path, text, old)
+        return 0, False
+    holds_key = host != "vscode" and "WIRO_API_KEY" in written
+    try:
+        backup = write(path, text, old, secret=holds_key)
+    except HostFileError as exc:
+        raise InstallError(str(exc)) from exc
+    except OSError as exc:
+        raise InstallError(f"{path} cannot be written ({exc.strerror or exc})") from exc
     replaced = NAME in data.get("servers" if host == "vscode" else "mcpServers", {})
     say(f"{title}: {'replaced' if replaced else 'added'} the {NAME!r} server in {path}.")
+    if "WIRO_API_KEY" in written and "WIRO_API_KEY" not in secrets and host != "vscode":
+        say("  The key already in the entry was kept (set WIRO_API_KEY to write a new one).")
     if backup is not None:
         say(f"  The old file is kept as {backup}.")
-    return 0
+    return 0, True
 
 
 def claude_code_command(entry: Entry, *, shown: bool) -> list[str]:
@@ -259,6 +270,7 @@ def run_install(
     config: Path | None = None,
     workspace: Path | None = None,
     output_dir: Path | None = None,
+    emulator: bool = False,
     env: Mapping[str, str] | None = None,
     system: str | None = None,
     home: Path | None = None,
@@ -268,36 +280,75 @@ def run_install(
         say(f"host must be one of {', '.join(HOSTS)}; got {host!r}")
         return 2
     entry: Entry | None = None
+    secrets: dict[str, str] = {}
+    changed = True
     try:
-        entry = launch(find_uv(env), checkout_root())
-        secrets = _secrets(host, env)
-        entry.env = server_env(host, secrets, output_dir)
+        entry = launch(find_uv(env), checkout_root(), emulator=emulator)
+        secrets = {} if emulator else _secrets(host, env)
+        entry.env = server_env(host, secrets, output_dir, emulator=emulator)
         if host == "claude-code":
             return install_claude_code(entry, dry_run=dry_run, env=env)
-        path = config or config_path(
-            host,
-            system=system or platform.system(),
-            env=env,
-            home=home or Path.home(),
-            workspace=(workspace or Path.cwd()).resolve(),
-        )
+        path = config or host_file(host, env=env, system=system, home=home, workspace=workspace)
         _check_host_folder(host, path, named=config is not None)
-        code = install_json(host, path, entry, dry_run=dry_run, secrets=secrets)
+        code, changed = install_json(host, path, entry, dry_run=dry_run, secrets=secrets)
     except InstallError as exc:
         say(f"Nothing was installed: {exc}")
         if entry is not None and host != "claude-code":
             say("The entry, to add by hand:")
-            say(_shown(json.dumps(merged(host, {}, entry, Path()), indent=2), entry.env))
+            say(_shown(json.dumps(merged(host, {}, entry, Path()), indent=2), secrets))
         return 2
-    if host != "vscode" and "WIRO_API_KEY" not in secrets:
+    if emulator:
+        say(
+            "  This entry runs on the built-in Wiro emulator: test pictures, nothing is paid, no key is "
+            "needed. Run install again without --emulator to use Wiro."
+        )
+    elif host != "vscode" and "WIRO_API_KEY" not in secrets and not _has_key(path, host):
         say(
             "  No key was written (WIRO_API_KEY is not set here): the server will start, and ask for "
-            "one on every call. Set WIRO_API_KEY (and WIRO_API_SECRET) and run this again."
+            "one on every call. Set WIRO_API_KEY (and WIRO_API_SECRET) and run this again, or try it "
+            "for free with --emulator."
         )
     if not dry_run:
-        check = shlex.join([entry.command, *entry.args, "doctor"])
-        say(f"Restart {TITLES[host]} to load it. To check the setup: {check}")
+        check = shlex.join(doctor_command(entry, host, config))
+        restart = f"Restart {TITLES[host]} to load it. " if changed else ""
+        say(f"{restart}To check the setup as {TITLES[host]} runs it: {check}")
     return code
+
+
+def host_file(
+    host: str,
+    *,
+    env: Mapping[str, str],
+    system: str | None = None,
+    home: Path | None = None,
+    workspace: Path | None = None,
+) -> Path:
+    """Where ``host`` keeps its servers on this machine; never inside this server's own checkout."""
+    folder = (workspace or Path.cwd()).resolve()
+    root = checkout_root()
+    if host == "vscode" and root is not None and (folder == root or root in folder.parents):
+        raise InstallError(
+            f"{folder} is this server's own checkout, not your project: name your project's folder "
+            "with --workspace DIR (VS Code reads .vscode/mcp.json of the workspace it opens)"
+        )
+    return config_path(
+        host, system=system or platform.system(), env=env, home=home or Path.home(), workspace=folder
+    )
+
+
+def doctor_command(entry: Entry, host: str, config: Path | None) -> list[str]:
+    """The command that checks the installed entry with what the host runs."""
+    args = entry.args[: -len(EMULATOR_ARGS)] if entry.emulator else entry.args
+    named = ["--config", str(config)] if config is not None else []
+    return [entry.command, *args, "doctor", "--host", host, *named]
+
+
+def _has_key(path: Path, host: str) -> bool:
+    with contextlib.suppress(InstallError):
+        data, _ = _read(path)
+        env = data.get("mcpServers", {}).get(NAME, {}).get("env", {})
+        return isinstance(env, dict) and bool(env.get("WIRO_API_KEY")) and host != "vscode"
+    return False
 
 
 def _check_host_folder(host: str, path: Path, *, named: bool) -> None:

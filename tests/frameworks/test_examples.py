@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import TOOL_NAMES
-from .conftest import EXAMPLES, LANGCHAIN, PYTHON, base_env, need, need_langchain, run_script
+from .conftest import EXAMPLES, LANGCHAIN, PYTHON, base_env, installed, need, need_langchain, run_script
 
 IMAGE = re.compile(r"http://127\.0\.0\.1:\d+/cdn/[0-9a-f-]+/0\.png")
 
@@ -55,3 +55,10 @@ def test_llama_index_reads_the_result_without_the_preview(tmp_path: Path) -> Non
     out = run_script(PYTHON, EXAMPLES / "llama_index_agent.py", base_env(WIRO_STATE_DIR=str(tmp_path)))
     [chars] = re.findall(r"the model reads: (\d+) characters", out)
     assert int(chars) < 4000, out
+
+
+def test_a_framework_whose_parent_package_is_missing_counts_as_not_installed() -> None:
+    # find_spec("google.adk") imports "google" first and raises where there is none.
+    assert not installed("wiro_no_such_parent.adk")
+    assert not installed("json.no_such_child")
+    assert installed("json.decoder")

@@ -89,8 +89,12 @@ class EmulatorServer:
         self.stop()
 
 
-def serve_forever(emulator: WiroEmulator, host: str, port: int) -> None:
-    """Serve in the foreground until interrupted (the ``emulator`` subcommand)."""
+def serve_forever(emulator: WiroEmulator, host: str, port: int, sock: Any = None) -> None:
+    """Serve in the foreground until interrupted (the ``emulator`` subcommand), on ``sock`` when
+    the caller already bound one."""
     import uvicorn
 
-    uvicorn.run(build_app(emulator), host=host, port=port, ws="wsproto", log_level="info", lifespan="off")
+    config = uvicorn.Config(
+        build_app(emulator), host=host, port=port, ws="wsproto", log_level="info", lifespan="off"
+    )
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)

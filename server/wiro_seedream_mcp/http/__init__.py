@@ -162,7 +162,7 @@ def build_app(settings: Settings, http: HttpSettings, drain: Drain | None = None
     return app
 
 
-def serve_http(settings: Settings, http: HttpSettings) -> None:
+def serve_http(settings: Settings, http: HttpSettings, sock: Any = None) -> None:
     """Run the app with uvicorn until SIGTERM or SIGINT: then waiting calls hand back their task
     ids at once, no new connection is taken, and the process exits within :data:`SHUTDOWN_GRACE`
     seconds plus the few it takes the answers to go out."""
@@ -201,4 +201,4 @@ def serve_http(settings: Settings, http: HttpSettings) -> None:
         proxy_headers=False,
         server_header=False,
     )
-    Server(config).run()
+    Server(config).run(sockets=[sock] if sock is not None else None)
