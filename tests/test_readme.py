@@ -176,3 +176,16 @@ def test_every_test_variable_ci_sets_is_explained() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     for name in sorted(set(re.findall(r"\b(WIRO_(?:TEST|FUZZ)_[A-Z_]+)", ci))):
         assert f"| `{name}` |" in DEVELOPMENT, name
+
+
+def test_the_http_quick_start_names_the_key_the_emulator_takes() -> None:
+    from wiro_seedream_mcp.emulator import DEFAULT_KEY, DEFAULT_SECRET
+
+    start = _section("Where to go next")
+    assert "serve --http --emulator" in start
+    assert f"Authorization: Bearer {DEFAULT_KEY}:{DEFAULT_SECRET}" in start
+
+
+def test_every_test_has_a_time_limit(pytestconfig: pytest.Config) -> None:
+    # A deadline regression fails its test instead of stalling the run (CI has 90 minutes).
+    assert 60 <= float(pytestconfig.getini("timeout")) <= 600

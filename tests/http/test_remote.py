@@ -117,6 +117,11 @@ async def test_a_request_without_a_key_is_refused_with_a_pointer_to_bearer(
         answer = post(server.url, listing, bearer)
         assert answer.status_code == 401, bearer
         assert answer.headers["www-authenticate"].startswith("Bearer ")
+        # No key and a wrong one are told apart, each with what to send.
+        said = answer.json()["error_description"]
+        assert ("no Wiro key was sent" in said) == (bearer is None), said
+        assert ("is not a Wiro API key" in said) == (bearer is not None), said
+        assert "Bearer KEY:SECRET" in said and "Bearer KEY:SECRET" in answer.headers["www-authenticate"]
     # A well-formed key Wiro refuses: the call says so, in one line, with no key in it.
     async with remote(server.url, "not-a-real-key-123") as nobody:
         refused = await nobody.call_tool("generate_image", {"prompt": "x"})

@@ -142,6 +142,10 @@ def build_app(settings: Settings, http: HttpSettings, drain: Drain | None = None
         transport_security=_transport_security(http),
         host=http.host,
     )
+    if http.mode == "key":
+        from .auth import KeyHint
+
+        app.user_middleware.insert(0, Middleware(KeyHint))
     # Innermost, so the caller the auth middleware found is known.
     app.user_middleware.append(
         Middleware(

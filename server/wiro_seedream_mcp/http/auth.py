@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import math
 import re
@@ -20,6 +21,7 @@ from .settings import HttpSettings
 if TYPE_CHECKING:
     import httpx2 as httpx
     from mcp.server.auth.provider import AccessToken
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,55 @@ class KeyVerifier:
             subject=fingerprint,
             claims={"iss": OWN_KEY_ISSUER},
         )
+
+
+NO_KEY = (
+    "no Wiro key was sent: send your Wiro project's API key as Authorization: Bearer KEY, or Bearer "
+    "KEY:SECRET for a project with a secret"
+)
+NOT_A_KEY = (
+    "the bearer token is not a Wiro API key: send Authorization: Bearer KEY, or Bearer KEY:SECRET, "
+    "each 8 to 256 letters, digits or ._~+/=- (no spaces)"
+)
+
+
+class KeyHint:
+    """ASGI middleware for ``WIRO_HTTP_AUTH=key``: a refused request (401) says whether no key was
+    sent or what was sent is not a key, instead of the same words for both."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+        why = NOT_A_KEY if sent.strip() else NO_KEY
+        replaced = False
+
+        async def hinted(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                replaced = True
+                body = json.dumps({"error": "invalid_token", "error_description": why}).encode()
+                challenge = f'Bearer error="invalid_token", error_description="{why}"'
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"www-authenticate", challenge.encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+            elif not replaced:
+                await send(message)
+
+        await self.app(scope, receive, hinted)
 
 
 @dataclass
