@@ -12,9 +12,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    import httpx2 as httpx
+
+    from .wiro.client import WiroClient
 
 DEFAULT_BASE_URL = "https://api.wiro.ai/v1"
 WIRO_API_HOST = "api.wiro.ai"
@@ -289,3 +295,13 @@ def _preview(raw: str | None) -> int | None:
             f"got {raw!r}"
         )
     return size
+
+
+def wiro_client(http: httpx.AsyncClient, settings: Settings) -> WiroClient | None:
+    """The Wiro client the settings call for; None without an API key."""
+    if settings.api_key is None:
+        return None
+    from .wiro.client import WiroClient
+    from .wiro.signing import WiroAuth
+
+    return WiroClient(http, base_url=settings.base_url, auth=WiroAuth(settings.api_key, settings.api_secret))

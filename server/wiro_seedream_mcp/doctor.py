@@ -23,11 +23,10 @@ from pathlib import Path
 import anyio
 import httpx2 as httpx
 
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, wiro_client
 from .console import say
 from .journal import inspect
 from .pricing import from_price_list
-from .state import wiro_client
 from .wiro.client import WiroClient
 from .wiro.errors import WiroAuthError, WiroConnectionError, WiroError, WiroNotFoundError
 from .wiro.seedream import DEFAULT_PROMPT, SeedreamInputs

@@ -28,7 +28,7 @@ from pydantic import SecretStr
 
 from . import __version__
 from .cancels import CancelReasons
-from .config import Settings
+from .config import Settings, wiro_client
 from .delivery import Delivery
 from .journal import TaskJournal
 from .pricing import PriceBook
@@ -52,13 +52,6 @@ def http_client(timeout: float = 30.0) -> httpx.AsyncClient:
         limits=httpx.Limits(max_connections=2 * CONCURRENT_TASKS, max_keepalive_connections=KEEPALIVE),
         headers={"user-agent": USER_AGENT},
     )
-
-
-def wiro_client(http: httpx.AsyncClient, settings: Settings) -> WiroClient | None:
-    """The Wiro client the settings call for; None without an API key."""
-    if settings.api_key is None:
-        return None
-    return WiroClient(http, base_url=settings.base_url, auth=WiroAuth(settings.api_key, settings.api_secret))
 
 
 def _hash(*parts: str) -> str:
