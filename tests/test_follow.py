@@ -3,6 +3,7 @@ resumable waits, retries that never double-bill, many tasks at once."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import time
@@ -157,17 +158,50 @@ async def _cancel_midway(client: Client, server: EmulatorServer, status: str) ->
         tg.cancel_scope.cancel()
 
 
+KEPT = "the task keeps running on Wiro and is journaled"
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("timings", "seen", "endpoint"),
     [(QUEUED, "task_queue", "/Task/Cancel"), (RUNNING, "task_start", "/Task/Kill")],
     ids=["queued-cancel", "running-kill"],
 )
-async def test_cancelled_call_stops_the_task(
-    emulator_factory: Callable[..., EmulatorServer], timings: Timings, seen: str, endpoint: str
+async def test_a_cancelled_call_leaves_its_paid_task_running_and_the_retry_attaches(
+    emulator_factory: Callable[..., EmulatorServer],
+    caplog: pytest.LogCaptureFixture,
+    timings: Timings,
+    seen: str,
+    endpoint: str,
 ) -> None:
+    """Only a person stops a paid task: a cancelled call (whatever its reason) leaves it running,
+    and the same call again returns it instead of paying for another."""
     server = emulator_factory(timings=timings)
     async with connect(settings_for(server), mode="legacy") as client:
+        await _cancel_midway(client, server, seen)
+        await until_async(lambda: KEPT in caplog.text)
+        [taskid] = server.emulator.tasks
+        again = await client.call_tool("generate_image", {"prompt": "to be stopped", "wait": False})
+    assert again.structured_content["taskid"] == taskid
+    assert server.emulator.count(endpoint) == 0
+    assert server.emulator.tasks[taskid].stopped is None
+    assert server.emulator.count(RUN_PATH) == 1
+    assert f"task {taskid}" in caplog.text and "get_task" in caplog.text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("timings", "seen", "endpoint"),
+    [(QUEUED, "task_queue", "/Task/Cancel"), (RUNNING, "task_start", "/Task/Kill")],
+    ids=["queued-cancel", "running-kill"],
+)
+async def test_with_stop_on_cancel_a_cancelled_call_stops_the_task(
+    emulator_factory: Callable[..., EmulatorServer], timings: Timings, seen: str, endpoint: str
+) -> None:
+    """WIRO_STOP_ON_CANCEL=on, for a host whose Stop button cancels the call."""
+    server = emulator_factory(timings=timings)
+    settings = dataclasses.replace(settings_for(server), stop_on_cancel=True)
+    async with connect(settings, mode="legacy") as client:
         await _cancel_midway(client, server, seen)
         await until_async(lambda: server.emulator.count(endpoint) == 1)
     [taskid] = server.emulator.tasks
@@ -177,8 +211,9 @@ async def test_cancelled_call_stops_the_task(
 
 @pytest.mark.child_process
 @pytest.mark.anyio
-async def test_cancelled_call_over_real_stdio_kills_the_task(
-    emulator_factory: Callable[..., EmulatorServer],
+@pytest.mark.parametrize("stop_on_cancel", ["off", "on"])
+async def test_a_cancel_over_real_stdio_follows_the_setting(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: Any, stop_on_cancel: str
 ) -> None:
     server = emulator_factory(timings=RUNNING)
     env = {
@@ -186,22 +221,33 @@ async def test_cancelled_call_over_real_stdio_kills_the_task(
         "WIRO_API_SECRET": API_SECRET,
         "WIRO_API_BASE_URL": server.base_url,
         "WIRO_STATE_DIR": os.environ["WIRO_STATE_DIR"],
+        "WIRO_STOP_ON_CANCEL": stop_on_cancel,
     }
-    async with Client(StdioServerParameters(command=str(SCRIPT), env=env), mode="legacy") as client:
+    log = tmp_path / "server.log"
+    log.touch()
+    # The server's stderr goes to a file the test reads.
+    params = StdioServerParameters(command="/bin/sh", args=["-c", f'exec "{SCRIPT}" 2>>"{log}"'], env=env)
+    async with Client(params, mode="legacy") as client:
         await _cancel_midway(client, server, "task_start")
-        await until_async(lambda: server.emulator.count("/Task/Kill") == 1)
+        if stop_on_cancel == "on":
+            await until_async(lambda: server.emulator.count("/Task/Kill") == 1)
+        else:
+            await until_async(lambda: KEPT in log.read_text())
     [taskid] = server.emulator.tasks
-    assert server.emulator.task_status(taskid) == "task_cancel"
-    assert server.emulator.tasks[taskid].stopped == "kill"
+    if stop_on_cancel == "on":
+        assert server.emulator.tasks[taskid].stopped == "kill"
+    else:
+        assert server.emulator.tasks[taskid].stopped is None
+        assert server.emulator.count("/Task/Kill") == 0
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("wait", [True, False])
-async def test_call_cancelled_while_run_is_in_flight_stops_the_task(
-    emulator_factory: Callable[..., EmulatorServer], wait: bool
+async def test_a_call_cancelled_while_run_is_in_flight_keeps_the_task_it_started(
+    emulator_factory: Callable[..., EmulatorServer], caplog: pytest.LogCaptureFixture, wait: bool
 ) -> None:
     """Wiro has made the task but its answer is still on the way when the call is cancelled:
-    the answer is awaited anyway, and the task it names is cancelled, not left running."""
+    the answer is awaited anyway, and the task it names is journaled and left running."""
     server = emulator_factory(timings=QUEUED)
     server.emulator.inject(RUN_PATH, "slow", delay=1.0)
     async with connect(settings_for(server), mode="legacy") as client:
@@ -213,16 +259,18 @@ async def test_call_cancelled_while_run_is_in_flight_stops_the_task(
             tg.start_soon(call)
             await until_async(lambda: len(server.emulator.tasks) == 1)  # made, not yet answered
             tg.cancel_scope.cancel()
-        await until_async(lambda: server.emulator.count("/Task/Cancel") == 1)
-    [taskid] = server.emulator.tasks
-    assert server.emulator.task_status(taskid) == "task_cancel"
+        [taskid] = server.emulator.tasks
+        await until_async(lambda: f"task {taskid}" in caplog.text and KEPT in caplog.text)
+        listed = await client.call_tool("list_tasks", {})
+    assert taskid in str(listed.structured_content)
+    assert server.emulator.count("/Task/Cancel") == 0
     assert server.emulator.count(RUN_PATH) == 1
 
 
 @pytest.mark.child_process
-@pytest.mark.parametrize(("timings", "how"), [(QUEUED, "cancel"), (RUNNING, "kill")])
-def test_closing_stdin_mid_wait_stops_the_task(
-    emulator_factory: Callable[..., EmulatorServer], timings: Timings, how: str
+@pytest.mark.parametrize("timings", [QUEUED, RUNNING], ids=["queued", "running"])
+def test_closing_stdin_mid_wait_leaves_the_task_running_and_names_it(
+    emulator_factory: Callable[..., EmulatorServer], timings: Timings
 ) -> None:
     server = emulator_factory(timings=timings)
     raw = RawServer(
@@ -235,9 +283,10 @@ def test_closing_stdin_mid_wait_stops_the_task(
     until(lambda: server.emulator.socket_sessions == 1)
     code, stderr = raw.close()
     assert code == 0, stderr
-    assert server.emulator.tasks[taskid].stopped == how
-    assert server.emulator.task_status(taskid) == "task_cancel"
-    assert f"task {taskid}" in stderr  # what was done is logged
+    assert server.emulator.tasks[taskid].stopped is None
+    assert server.emulator.count("/Task/Kill") + server.emulator.count("/Task/Cancel") == 0
+    # The log says which task was left running, and how to pick it up.
+    assert f"task {taskid}" in stderr and KEPT in stderr and "get_task" in stderr
 
 
 # -- waits that never lose a task ----------------------------------------------------------

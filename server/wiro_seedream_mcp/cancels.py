@@ -1,11 +1,15 @@
-"""Why a call was cancelled: the person's wish, or only the client's own time limit.
+"""The rule for a paid task whose call ends early: only a person stops it.
 
-A client whose time limit runs out sends ``notifications/cancelled`` too, with a reason such as
-``timed out after 5.0s`` (the Python SDK) or ``McpError: MCP error -32001: Request timed out``
-(the TypeScript SDK). Agent frameworks set such limits at 5 s, shorter than an image takes;
-stopping the paid task then would throw the image away and invite a second paid call. So the
-tools tell the two apart: a time limit leaves the task running (the retry attaches to it), any
-other cancel stops it.
+A call ends before its image for many reasons that are nobody's wish to stop: a framework's
+own time limit (5 s in several, shorter than an image takes), sent as ``notifications/cancelled``
+with a reason such as ``timed out after 5.0s``, as "caller cancelled" from an ``asyncio.wait_for``,
+or as no notification at all (an aborted HTTP request, a closed session, a host that quit, a
+signal). Wiro charges a killed task for the time it ran, so stopping one saves cents and throws
+the image away, and the retry pays for a second task. So a task is stopped only when a person
+asks: ``kill_task``/``cancel_task`` (the viewer's Stop calls them), or, on a server set up with
+``WIRO_STOP_ON_CANCEL=on`` for a host whose Stop button cancels the call, a cancel notification
+that is not a time limit. Everything else keeps the task running and journaled: the retry,
+``get_task`` or ``list_tasks`` delivers it (:func:`should_stop`).
 
 The SDK applies a cancel to the handler's scope before a middleware sees the notification, so
 the reason is recorded by :meth:`CancelReasons.observe` (a server middleware) and the handler,
@@ -30,6 +34,20 @@ _TIME_LIMIT = re.compile(r"time[sd]?[\s_-]?out", re.IGNORECASE)
 REASON_WAIT = 1.0
 # Reasons kept for cancels of requests that are not waiting for one (already done, other tools).
 _KEPT = 256
+
+
+def should_stop(reason: str | None, *, stop_on_cancel: bool) -> bool:
+    """Whether a call that ended with ``reason`` (None: no cancel notification came) stops its task."""
+    return stop_on_cancel and reason is not None and not is_time_limit(reason)
+
+
+def ended_because(reason: str | None) -> str:
+    """Why a call ended, for the log."""
+    if reason is None:
+        return "no cancel came: the connection or session closed, or the server is stopping"
+    if is_time_limit(reason):
+        return f"the client's own time limit: {reason}"
+    return f"cancelled: {reason or 'no reason given'}"
 
 
 def is_time_limit(reason: str | None) -> bool:

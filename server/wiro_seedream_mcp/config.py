@@ -88,6 +88,9 @@ class Settings:
     confirm_above: float | None = None
     # How far past its wait any call may run before it answers anyway (tests shorten it).
     answer_margin: float = ANSWER_MARGIN
+    # Whether a cancelled generate_image call stops its task (for hosts whose Stop button is the
+    # only way a person stops one): off, a paid task is stopped only by kill_task/cancel_task.
+    stop_on_cancel: bool = False
     # Names of variables that were set but ignored, for `doctor` and the logs.
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -124,6 +127,7 @@ class Settings:
             budget_usd=_dollars("WIRO_BUDGET_USD", _clean(env.get("WIRO_BUDGET_USD"))),
             max_task_usd=_dollars("WIRO_MAX_TASK_USD", _clean(env.get("WIRO_MAX_TASK_USD"))),
             confirm_above=_confirm(_clean(env.get("WIRO_CONFIRM"))),
+            stop_on_cancel=_switch("WIRO_STOP_ON_CANCEL", _clean(env.get("WIRO_STOP_ON_CANCEL"))),
             notes=tuple(notes),
         )
 
@@ -175,6 +179,15 @@ def _wait_timeout(raw: str | None) -> float:
             f"WIRO_WAIT_TIMEOUT must be between 0 and {MAX_WAIT_TIMEOUT:g} seconds; got {raw!r}"
         )
     return value
+
+
+def _switch(name: str, raw: str | None) -> bool:
+    """``on`` or ``off`` (also true/false, yes/no, 1/0); off when unset."""
+    if raw is None or raw.lower() in _OFF:
+        return False
+    if raw.lower() in ("on", "true", "yes", "1"):
+        return True
+    raise ConfigError(f"{name} must be on or off; got {raw!r}")
 
 
 def _dollars(name: str, raw: str | None) -> float | None:

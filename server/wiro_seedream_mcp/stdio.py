@@ -1,12 +1,13 @@
-"""Serving over stdio so that quitting never leaves a paid task running.
+"""Serving over stdio so that quitting never hangs and never throws a paid image away.
 
 Two things differ from the SDK's own stdio loop:
 
 * stdin is read on a daemon thread, so the process can always end, even while a read is blocked
   (a worker thread stuck in ``readline`` would otherwise hold the exit until stdin moved);
 * SIGTERM and SIGINT (what hosts and ``uv run`` send on quit, and Ctrl-C) do what closing stdin
-  does: every waiting ``generate_image`` stops its task on Wiro (Cancel or Kill, bounded in
-  time), the journal records the answer, and the process exits quietly.
+  does: every waiting ``generate_image`` ends, its task left running on Wiro and journaled (only
+  a person stops a paid task, :mod:`.cancels`), the log names it and how to pick it up, an image
+  already being saved is saved, and the process exits quietly.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ async def stop_on_signal(scope: anyio.CancelScope) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for received in signals:
             log.warning(
-                "%s received: stopping the tasks still waited for, then exiting",
+                "%s received: ending the calls still waiting (their tasks keep running on Wiro), then "
+                "exiting",
                 signal.Signals(received).name,
             )
             scope.cancel()

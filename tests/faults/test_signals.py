@@ -1,8 +1,9 @@
-"""Row 2 (and 6): quitting never leaves a task running and billed.
+"""Row 2 (and 6): quitting never throws a paid image away, and never hangs.
 
-Closing stdin, SIGTERM and SIGINT each stop the task a waiting generate_image started (Cancel
-while queued, Kill once it runs), record the answer in the journal, and exit within 10 s
-without a traceback, at every stage: while Run is in flight, queued, running, downloading.
+Only a person stops a paid task. Closing stdin, SIGTERM and SIGINT each leave the task a waiting
+generate_image started running on Wiro and in the journal, say in the log which task was left
+and how to pick it up, and exit within 10 s without a traceback, at every stage: while Run is
+in flight, queued, running, downloading. An image already made is still saved when stdin closes.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def journal_status(state: Path, taskid: str) -> str:
 
 @pytest.mark.parametrize("how", ["eof", "SIGTERM", "SIGINT"])
 @pytest.mark.parametrize("stage", ["during-run", "queued", "running", "downloading"])
-def test_quitting_stops_the_task_and_exits_quietly(
+def test_quitting_leaves_the_task_running_journaled_and_named(
     emulator_factory: Callable[..., EmulatorServer], tmp_path: Path, how: str, stage: str
 ) -> None:
     timings = {"queued": QUEUED, "running": RUNNING, "during-run": QUEUED}.get(stage, Timings.instant())
@@ -63,13 +64,38 @@ def test_quitting_stops_the_task_and_exits_quietly(
     assert took < 10
     assert "Traceback" not in stderr, stderr
     assert server.emulator.count(RUN_PATH) == 1
-    if stage == "downloading":
-        # The image was made and paid for: nothing to stop, and the journal knows it ended.
-        assert server.emulator.task_status(taskid) == "task_postprocess_end"
-        assert journal_status(tmp_path, taskid) == "task_postprocess_end"
-        return
-    expected = "kill" if stage == "running" else "cancel"
-    assert server.emulator.tasks[taskid].stopped == expected
-    assert server.emulator.task_status(taskid) == "task_cancel"
-    assert journal_status(tmp_path, taskid) == "task_cancel"
-    assert f"task {taskid}" in stderr  # what was done is logged
+    # Nothing was stopped: the task is Wiro's to finish, and the journal knows it.
+    assert server.emulator.count("/Task/Kill") + server.emulator.count("/Task/Cancel") == 0
+    assert server.emulator.tasks[taskid].stopped is None
+    assert journal_status(tmp_path, taskid) in {"task_queue", "task_start", "task_postprocess_end"}
+    if stage != "downloading":
+        # The log names the task left running and how to pick it up.
+        assert f"task {taskid}" in stderr and "keeps running on Wiro" in stderr, stderr
+        assert "get_task" in stderr and "list_tasks" in stderr
+
+
+def test_an_image_being_saved_when_stdin_closes_is_saved(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
+) -> None:
+    server = emulator_factory(timings=Timings.instant())
+    server.emulator.inject("/0.png", "slow", delay=1.5)
+    images = tmp_path / "images"
+    raw = RawServer(
+        {
+            "WIRO_API_KEY": API_KEY,
+            "WIRO_API_SECRET": API_SECRET,
+            "WIRO_API_BASE_URL": server.base_url,
+            "WIRO_STATE_DIR": str(tmp_path),
+            "WIRO_OUTPUT_DIR": str(images),
+        }
+    )
+    raw.initialize()
+    raw.send("tools/call", {"name": "generate_image", "arguments": {"prompt": "saved on the way out"}})
+    until(lambda: any(r.path.endswith("/0.png") for r in server.emulator.requests))
+    code, stderr, took = raw.stop("eof")
+    assert code == 0, stderr
+    assert took < 10
+    assert list(images.glob("*.png")), stderr
+    [saved] = images.glob("*.png")
+    assert saved.read_bytes().startswith(b"\x89PNG")
+    assert f"saved to {saved}" in stderr

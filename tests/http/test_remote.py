@@ -18,6 +18,7 @@ from mcp.types import TextContent
 
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.http import hash_token
+from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
 from ..conftest import API_KEY, API_SECRET
 from ..waiting import until_async
@@ -283,12 +284,19 @@ async def test_past_the_limit_of_running_calls_a_caller_gets_429_and_others_do_n
         tg.cancel_scope.cancel()
 
 
-async def test_cancelling_a_call_stops_its_task_as_over_stdio(
-    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+@pytest.mark.parametrize(
+    ("stop_on_cancel", "mode"), [("off", "legacy"), ("off", "auto"), ("on", "legacy"), ("on", "auto")]
+)
+async def test_a_cancelled_call_over_http_follows_the_cancel_rule(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer], stop_on_cancel: str, mode: str
 ) -> None:
+    """Only a person stops a paid task: a cancelled call leaves it running, and the caller's retry
+    gets it. WIRO_STOP_ON_CANCEL=on stops it on a cancel notification (what a 2025-11-25 client
+    sends); a 2026-07-28 client cancels by dropping the request, which says nothing of why, as a
+    time limit does, so the task keeps running there too."""
     emulator = http_emulator(SLOW)
-    server = serve(emulator, WIRO_HTTP_AUTH="key", WIRO_WAIT_TIMEOUT="30")
-    async with remote(server.url, own_key()) as alice:
+    server = serve(emulator, WIRO_HTTP_AUTH="key", WIRO_WAIT_TIMEOUT="30", WIRO_STOP_ON_CANCEL=stop_on_cancel)
+    async with remote(server.url, own_key(), mode=mode) as alice:
         with anyio.move_on_after(30) as scope:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(alice.call_tool, "generate_image", {"prompt": "to be stopped"})
@@ -300,9 +308,17 @@ async def test_cancelling_a_call_stops_its_task_as_over_stdio(
                 )
                 tg.cancel_scope.cancel()
         assert not scope.cancelled_caught
-        await until_async(lambda: emulator.emulator.count("/Task/Kill") == 1)
-        [task] = emulator.emulator.tasks.values()
-        assert task.stopped == "kill"
+        [taskid] = emulator.emulator.tasks
+        if (stop_on_cancel, mode) == ("on", "legacy"):
+            await until_async(lambda: emulator.emulator.count("/Task/Kill") == 1)
+            assert emulator.emulator.tasks[taskid].stopped == "kill"
+            return
+        await until_async(lambda: "keeps running on Wiro" in server.logged())
+        again = await alice.call_tool("generate_image", {"prompt": "to be stopped", "wait": False})
+    assert again.structured_content["taskid"] == taskid
+    assert emulator.emulator.tasks[taskid].stopped is None
+    assert emulator.emulator.count("/Task/Kill") == 0
+    assert emulator.emulator.count(RUN_PATH) == 1
 
 
 async def test_sigterm_hands_back_the_task_and_exits_within_ten_seconds(

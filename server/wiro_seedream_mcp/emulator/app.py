@@ -158,11 +158,18 @@ def _cdn_fault(fault: Fault, data: bytes | None) -> Response:
         return Response(declared_png(12_000, 12_000), media_type="image/png")
     if fault.kind == "fake-png":
         return Response(PNG_SIGNATURE + b"\x00" * 64, media_type="image/png")
-    if data is not None and fault.kind == "trickle":
-        return _trickle(data, fault.delay, "image/png")
-    if data is not None and fault.kind == "drop":
-        return _dropped(data)
+    streamed: dict[str, Callable[[bytes, float], Response]] = {
+        "trickle": _trickle_png,
+        "slow": _late,
+        "drop": _dropped,
+    }
+    if data is not None and fault.kind in streamed:
+        return streamed[fault.kind](data, fault.delay)
     return Response("Service Unavailable", status_code=503, media_type="text/plain")
+
+
+def _trickle_png(data: bytes, delay: float) -> Response:
+    return _trickle(data, delay, "image/png")
 
 
 def _trickle(data: bytes, delay: float, media_type: str) -> Response:
@@ -177,7 +184,18 @@ def _trickle(data: bytes, delay: float, media_type: str) -> Response:
     return StreamingResponse(drip(), media_type=media_type, headers={"content-length": str(len(data))})
 
 
-def _dropped(data: bytes) -> Response:
+def _late(data: bytes, delay: float) -> Response:
+    """The whole image, but only after ``delay`` seconds: a slow CDN."""
+    from starlette.responses import StreamingResponse
+
+    async def later() -> Any:
+        await asyncio.sleep(delay)
+        yield data
+
+    return StreamingResponse(later(), media_type="image/png", headers={"content-length": str(len(data))})
+
+
+def _dropped(data: bytes, _delay: float = 0.0) -> Response:
     """Half of ``data``, then the connection closes: a download the network breaks."""
     from starlette.responses import StreamingResponse
 

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Annotated, Any
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
@@ -115,11 +116,32 @@ async def wait_for(state: AppState, watcher: TaskFollower, seconds: float) -> Ta
     return task
 
 
+# How long an image already made is still fetched and saved once its call has ended early (the
+# client gave up, stdin closed, a signal came): the person paid for it, and the server exits
+# within 10 s of a quit all the same.
+SAVE_GRACE = 5.0
+
+
 async def finished(state: AppState, task: Task, *, until: float, **options: Any) -> CallToolResult:
-    """The result for a task that ended: journal it, deliver its images by ``until``, describe it."""
+    """The result for a task that ended: journal it, deliver its images by ``until``, describe it.
+    A call that ends while the images are delivered still saves them, within :data:`SAVE_GRACE`."""
     await state.journal.update(task)
     entry = await journal_entry(state.journal, task.id, owner=state.scope)
-    delivered = await state.delivery.deliver(task, entry, until=until)
+    try:
+        delivered = await state.delivery.deliver(task, entry, until=until)
+    except anyio.get_cancelled_exc_class():
+        if state.settings.output_dir is not None:
+            with anyio.CancelScope(shield=True):
+                late = anyio.current_time() + SAVE_GRACE
+                entry = await journal_entry(state.journal, task.id, owner=state.scope)
+                saved = await state.delivery.deliver(task, entry, until=late)
+                paths = [str(item.path) for item in saved.values() if item.path is not None]
+                log.warning(
+                    "task %s: the call ended while its image was delivered; %s",
+                    task.id,
+                    f"saved to {', '.join(paths)}" if paths else "it could not be saved in time",
+                )
+        raise
     return task_result(task, delivered=delivered, **options)
 
 

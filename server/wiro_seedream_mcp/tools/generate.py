@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError
 
 from ..arguments import one_line
 from ..budget import BudgetError, reserve
-from ..cancels import is_time_limit
+from ..cancels import ended_because, should_stop
 from ..follow import stop_quietly
 from ..journal import JournalEntry, JournalUnavailableError
 from ..pricing import CostEstimate
@@ -184,8 +184,8 @@ def register(server: MCPServer[AppState]) -> None:
             "task and waits for it, reporting progress; returns the image as a link with its task id. "
             "If the image is not ready in time, returns the task id instead: then call get_task with "
             "wait, do not generate again. The same inputs again within a few minutes return the task "
-            "already started (a retry never pays twice). Cancelling the call stops the task on Wiro; "
-            "a client's own time-out does not."
+            "already started (a retry never pays twice). A call that ends early (a time-out, a cancel, "
+            "a dropped connection) leaves the task running: to stop a task, call kill_task or cancel_task."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
@@ -256,16 +256,17 @@ def register(server: MCPServer[AppState]) -> None:
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 reason = await state.cancels.reason(ctx)
-            if is_time_limit(reason):
-                log.warning(
-                    "task %s: the client stopped waiting on its own time limit (%s); the task keeps "
-                    "running: get_task, or the same generate_image call again, picks it up",
-                    accepted.id,
-                    reason,
-                )
+            if should_stop(reason, stop_on_cancel=state.settings.stop_on_cancel):
+                log.warning("task %s: the call was cancelled (%s); stopping the task", accepted.id, reason)
+                await stop_quietly(client, accepted.id, watcher.status, state.journal.update)
                 raise
-            log.warning("task %s: the call was cancelled; stopping the task", accepted.id)
-            await stop_quietly(client, accepted.id, watcher.status, state.journal.update)
+            log.warning(
+                "task %s: the call ended before its image (%s); the task keeps running on Wiro and is "
+                "journaled: get_task with this task id, list_tasks, or the same generate_image call "
+                "again picks it up",
+                accepted.id,
+                ended_because(reason),
+            )
             raise
         except WiroError as exc:
             log.warning("task %s: following it failed: %s", accepted.id, exc)
