@@ -29,9 +29,9 @@ API_SECRET = "test-secret-abcdefghij"
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: twice the cores, at least 4. Most tests wait (on emulated jobs, child processes,
-    deadlines) rather than compute, so a 2-core machine runs 4 of them at once well."""
-    return max(4, 2 * (os.cpu_count() or 1))
+    """``-n auto``: three times the cores, at least 6. Most tests wait (on emulated jobs, child processes,
+    deadlines) rather than compute, so a 2-core machine runs 6 of them at once well."""
+    return max(6, 3 * (os.cpu_count() or 1))
 
 
 @pytest.fixture

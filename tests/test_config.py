@@ -113,3 +113,20 @@ def test_socket_url_is_checked() -> None:
     assert Settings.from_env({"WIRO_SOCKET_URL": "wss://example.com/v1"}).socket_url == "wss://example.com/v1"
     with pytest.raises(ConfigError, match="WIRO_SOCKET_URL must be a ws:// or wss:// URL"):
         Settings.from_env({"WIRO_SOCKET_URL": "https://socket.wiro.ai/v1"})
+
+
+@pytest.mark.parametrize(
+    ("value", "stop", "links"),
+    [(None, False, True), ("on", True, True), ("off", False, False), ("TRUE", True, True)],
+)
+def test_the_cancel_rule_and_the_links_are_switches(value: str | None, stop: bool, links: bool) -> None:
+    env = {} if value is None else {"WIRO_STOP_ON_CANCEL": value, "WIRO_RESOURCE_LINKS": value}
+    settings = Settings.from_env(env)
+    assert settings.stop_on_cancel is stop
+    assert settings.resource_links is links
+
+
+@pytest.mark.parametrize("name", ["WIRO_STOP_ON_CANCEL", "WIRO_RESOURCE_LINKS"])
+def test_a_switch_takes_on_or_off_only(name: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{name} must be on or off; got 'maybe'$"):
+        Settings.from_env({name: "maybe"})

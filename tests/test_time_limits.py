@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,11 +128,16 @@ async def _two_calls(settings: Settings, first: dict[str, Any], second: dict[str
 @pytest.mark.anyio
 async def test_same_inputs_return_the_finished_task(emulator_factory: Callable[..., EmulatorServer]) -> None:
     server = emulator_factory()
+    before = datetime.now(UTC).replace(microsecond=0)
     one, two = await _two_calls(_reusing(server), FIVE_SECONDS_WORTH, FIVE_SECONDS_WORTH)
     assert one["taskid"] == two["taskid"]
     assert two["succeeded"] is True
     assert two["outputs"] == one["outputs"]
     assert server.emulator.count(RUN_PATH) == 1
+    # A client that reads only structuredContent learns the task was returned again, from when.
+    assert one["reused"] is None
+    assert before <= datetime.fromisoformat(two["reused"]["startedat"]) <= datetime.now(UTC)
+    assert 0 <= two["reused"]["secondsago"] <= 60
 
 
 @pytest.mark.anyio

@@ -450,3 +450,20 @@ async def test_a_stop_on_a_task_that_ended_answers_with_its_final_state(
     assert "nothing was stopped" in text_of(late)
     assert "cancel_task" not in text_of(late)
     assert server.emulator.tasks[done["taskid"]].stopped is None
+
+
+@pytest.mark.anyio
+async def test_resource_links_can_be_left_out_for_clients_that_reject_them(emulator: EmulatorServer) -> None:
+    import dataclasses
+
+    from mcp.types import ResourceLink, TextContent
+
+    for links in (True, False):
+        settings = dataclasses.replace(settings_for(emulator), resource_links=links)
+        async with connect(settings) as client:
+            made = await client.call_tool("generate_image", {"prompt": f"links {links}"})
+        url = made.structured_content["outputs"][0]["url"]
+        blocks = [b for b in made.content if isinstance(b, ResourceLink)]
+        assert [str(b.uri) for b in blocks] == ([url] if links else [])
+        # The link still reaches the agent, in the text and in structuredContent.
+        assert any(isinstance(b, TextContent) and url in b.text for b in made.content)

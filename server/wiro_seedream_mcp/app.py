@@ -17,7 +17,15 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.stdio import stdio_server
-from mcp.types import CallToolResult, Icon, ImageContent, InputRequiredResult, TextContent, ToolAnnotations
+from mcp.types import (
+    CallToolResult,
+    Icon,
+    ImageContent,
+    InputRequiredResult,
+    ResourceLink,
+    TextContent,
+    ToolAnnotations,
+)
 from pydantic import ValidationError
 
 from . import __version__
@@ -97,6 +105,7 @@ class SeedreamServer(MCPServer[AppState]):
             raise ToolError(_line(message)) from cause
         if isinstance(result, CallToolResult) and context is not None:
             _add_journal_warnings(result, context)
+            _drop_links_if_unwanted(result, context)
             if name not in self.for_view_only:
                 _fit(result)
         return result
@@ -136,6 +145,17 @@ def _add_journal_warnings(result: CallToolResult, context: Context[AppState, Any
         result.content.insert(0, TextContent(text="\n".join(lines)))
     else:
         text.text = "\n".join([text.text, *(line for line in lines if line not in text.text)])
+
+
+def _drop_links_if_unwanted(result: CallToolResult, context: Context[AppState, Any]) -> None:
+    """``WIRO_RESOURCE_LINKS=off``: no resource_link blocks, for clients that turn one into an error
+    (the image's URL stays in the text and in structuredContent)."""
+    try:
+        state: AppState = context.request_context.lifespan_context
+    except (AttributeError, ValueError):
+        return
+    if not state.settings.resource_links:
+        result.content = [block for block in result.content if not isinstance(block, ResourceLink)]
 
 
 def _fit(result: CallToolResult) -> None:

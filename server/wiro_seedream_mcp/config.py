@@ -91,6 +91,9 @@ class Settings:
     # Whether a cancelled generate_image call stops its task (for hosts whose Stop button is the
     # only way a person stops one): off, a paid task is stopped only by kill_task/cancel_task.
     stop_on_cancel: bool = False
+    # Whether results carry each image as a resource_link block (off: for clients that reject the
+    # block; the link is still in the text and in structuredContent).
+    resource_links: bool = True
     # Names of variables that were set but ignored, for `doctor` and the logs.
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -128,6 +131,7 @@ class Settings:
             max_task_usd=_dollars("WIRO_MAX_TASK_USD", _clean(env.get("WIRO_MAX_TASK_USD"))),
             confirm_above=_confirm(_clean(env.get("WIRO_CONFIRM"))),
             stop_on_cancel=_switch("WIRO_STOP_ON_CANCEL", _clean(env.get("WIRO_STOP_ON_CANCEL"))),
+            resource_links=_switch("WIRO_RESOURCE_LINKS", _clean(env.get("WIRO_RESOURCE_LINKS")) or "on"),
             notes=tuple(notes),
         )
 

@@ -22,6 +22,11 @@ class OutputFile(BaseModel):
     )
 
 
+class Reused(BaseModel):
+    startedat: str = Field(description="When the task was started, in UTC (ISO 8601).")
+    secondsago: int = Field(description="How many seconds before this answer it was started.")
+
+
 class TaskResult(BaseModel):
     """What every tool of this server returns about a task."""
 
@@ -41,6 +46,11 @@ class TaskResult(BaseModel):
     warnings: list[str] = Field(
         default_factory=list,
         description="Things that went wrong without failing the call, e.g. a failed save.",
+    )
+    reused: Reused | None = Field(
+        default=None,
+        description="Set when this call returned a task already started with exactly these inputs "
+        "(nothing was paid twice): when that task was started.",
     )
 
 
@@ -68,6 +78,7 @@ def task_result(
     delivered: dict[str, Delivered] | None = None,
     warnings: list[str] | None = None,
     estimate: CostEstimate | None = None,
+    reused: Reused | None = None,
 ) -> CallToolResult:
     """Build the tool result for ``task``.
 
@@ -93,6 +104,7 @@ def task_result(
         error=error,
         next=next_step,
         warnings=list(warnings or []) + [w for d in delivered.values() for w in d.warnings],
+        reused=reused,
     )
     content: list[ContentBlock] = [TextContent(text=_summary(task, structured, lead))]
     for output in structured.outputs:

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: the tool signature is evaluated at registration.
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 import anyio
@@ -19,7 +20,7 @@ from ..cancels import ended_because, should_stop
 from ..follow import stop_quietly
 from ..journal import JournalEntry, JournalUnavailableError
 from ..pricing import CostEstimate
-from ..results import pending_hint, task_result
+from ..results import Reused, pending_hint, task_result
 from ..state import AppState, state_of
 from ..wiro.client import WiroClient
 from ..wiro.errors import WiroError, WiroRunUnknownError
@@ -166,6 +167,12 @@ async def reuse(state: AppState, entry: JournalEntry, until: float) -> Task | No
     return found
 
 
+def reused_from(entry: JournalEntry) -> Reused:
+    """When the task being returned again was started, for ``structuredContent``."""
+    started = datetime.fromtimestamp(entry.created, tz=UTC).isoformat(timespec="seconds")
+    return Reused(startedat=started, secondsago=max(0, round(time.time() - entry.created)))
+
+
 def reused_lead(entry: JournalEntry) -> str:
     ago = max(0, round(time.time() - entry.created))
     return (
@@ -223,13 +230,15 @@ def register(server: MCPServer[AppState]) -> None:
         began = anyio.current_time()
         until = began + waiting + state.settings.answer_margin
         lead: str | None = None
+        reused: Reused | None = None
         accepted: Task | None = None
         warnings: list[str] = []
         estimate = await state.prices.estimate(inputs, state.owner)
         entry = None if new_task else await same_inputs(state, inputs)
         if entry is not None:
             accepted = await reuse(state, entry, until - 1.0)
-            lead = reused_lead(entry) if accepted is not None else None
+            if accepted is not None:
+                lead, reused = reused_lead(entry), reused_from(entry)
         if accepted is None:
             with anyio.CancelScope(shield=True):
                 receipt, warnings = await start(state, inputs, until - 1.0, estimate)
@@ -238,7 +247,7 @@ def register(server: MCPServer[AppState]) -> None:
             )
         if accepted.done:
             return await finished(
-                state, accepted, until=until, lead=lead, warnings=warnings, estimate=estimate
+                state, accepted, until=until, lead=lead, warnings=warnings, estimate=estimate, reused=reused
             )
         watcher = follower(ctx, state, accepted)
         try:
@@ -247,6 +256,7 @@ def register(server: MCPServer[AppState]) -> None:
                 return task_result(
                     accepted,
                     lead=lead or "Task started.",
+                    reused=reused,
                     next_step=pending_hint(accepted, state.settings),
                     warnings=warnings,
                     estimate=estimate,
@@ -287,10 +297,12 @@ def register(server: MCPServer[AppState]) -> None:
                 lead=lead,
                 warnings=warnings,
                 estimate=estimate,
+                reused=reused,
             )
         return task_result(
             task,
             lead=lead,
+            reused=reused,
             next_step=pending_hint(task, state.settings, waited=waiting),
             warnings=warnings,
             estimate=estimate,
