@@ -3,7 +3,8 @@
     uv run --group fastmcp python examples/fastmcp_client.py
 
 Lists the tools, makes one image with progress printed as it arrives, and reads the task list.
-The client's time limit per call is set above the server's wait.
+FastMCP's client sets no time limit per call by default; this one sets it above the server's
+wait. Were a limit to run out, the paid task would run on and the same call again return it.
 """
 
 from __future__ import annotations

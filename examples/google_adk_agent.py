@@ -4,7 +4,8 @@
     uv run --group google-adk python examples/google_adk_agent.py --model gemini-2.5-flash  # Gemini
 
 ADK's StdioConnectionParams.timeout (5 s by default) also bounds every tool call; an image takes
-longer, so it is set above the server's wait. Without --model the agent runs on a scripted
+longer, so it is set above the server's wait. At 5 s the call would fail, but the paid task
+runs on and the same call again returns it. Without --model the agent runs on a scripted
 stand-in for the model that calls generate_image once and answers with the link: the ADK runner,
 its MCP toolset and the server all run for real, with no model key.
 """

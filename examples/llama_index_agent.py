@@ -3,7 +3,8 @@
     uv run --group llama-index python examples/llama_index_agent.py
 
 BasicMCPClient starts the server anew for every call and gives up after 30 s by default; the
-limit is set above the server's wait here. LlamaIndex hands the model the whole tool result as
+limit is set above the server's wait here (at 30 s the call would fail, but the paid task runs
+on and the same call again returns it). LlamaIndex hands the model the whole tool result as
 text, so the inline preview (base64) is switched off with WIRO_PREVIEW=off: the link and the
 structured result are what the model needs.
 """

@@ -4,7 +4,8 @@
     uv run --group openai-agents python examples/openai_agents.py --agent  # an agent (OPENAI_API_KEY)
 
 openai-agents gives up on a call after 5 s by default (client_session_timeout_seconds); an image
-takes longer, so the limit is set above the server's wait. Strict schemas work as they are.
+takes longer, so the limit is set above the server's wait. At 5 s the call would fail, but
+the paid task runs on and the same call again returns it. Strict schemas work as they are.
 """
 
 from __future__ import annotations

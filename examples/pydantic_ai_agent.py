@@ -5,8 +5,9 @@
 
 Without --model the agent runs on a scripted stand-in for the model (Pydantic AI's FunctionModel)
 that calls generate_image once and answers with the image link: the whole agent loop, the toolset
-and the server run for real, and no model key is needed. The toolset's client is given a time
-limit above the server's wait, and progress is printed as it arrives.
+and the server run for real, and no model key is needed. Pydantic AI sets no time limit per
+call by default; the toolset's client is given one above the server's wait (were it to run out,
+the paid task would run on and the same call again return it), and progress is printed as it arrives.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@
 
 langchain-mcp-adapters 0.3 needs the MCP SDK 1.x, so this example has an environment of its own
 (this folder's pyproject.toml) and starts the server from the project above with `uv run`. It
-sets no time limit on calls. Tools are converted with strict schemas (every property required,
-nulls for the unused ones), as OpenAI's strict function calling wants them.
+sets no time limit on calls (the adapter's default). Tools are converted with strict schemas
+(every property required, nulls for the unused ones), as OpenAI's strict function calling wants
+them.
 
 Without --model the agent runs on a scripted stand-in for the model that calls generate_image
 once and answers with the link; the messages a model would be sent are printed, converted to

@@ -40,6 +40,17 @@ def test_langgraph_example_runs_without_a_key(tmp_path: Path) -> None:
     assert IMAGE.search(answer), out
 
 
+def test_the_http_example_outlives_a_five_second_limit_with_one_task(tmp_path: Path) -> None:
+    """Over streamable HTTP, a framework's 5 s limit drops the request: the task runs on and the
+    retry gets it (the MCP SDK is all this example needs, so it runs on a plain checkout too)."""
+    out = run_script(PYTHON, EXAMPLES / "http_client.py", base_env(WIRO_STATE_DIR=str(tmp_path)))
+    assert "the first call gave up after 5 s" in out, out
+    assert "retry returned task" in out and "succeeded: True" in out
+    assert "the same task as the first call" in out
+    assert IMAGE.search(out), out
+    assert "tasks started: 1" in out
+
+
 def test_examples_show_progress_in_order(tmp_path: Path) -> None:
     need("fastmcp", "fastmcp")
     out = run_script(PYTHON, EXAMPLES / "fastmcp_client.py", base_env(WIRO_STATE_DIR=str(tmp_path)))
