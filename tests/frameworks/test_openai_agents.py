@@ -101,3 +101,45 @@ async def test_strict_conversion_of_every_tool_fed_every_property(
         assert (await call("cancel_task", taskid=queued["taskid"]))["taskid"] == queued["taskid"]
     assert server.emulator.tasks[taskid].stopped == "kill"
     assert server.emulator.tasks[queued["taskid"]].stopped == "cancel"
+
+
+async def test_over_http_the_default_limit_drops_the_request_and_the_retry_gets_the_image(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
+) -> None:
+    """openai-agents' MCPServerStreamableHttp with every default: a 5 s limit, after which the
+    client drops the request with no cancel notice. The paid task runs on, the retry attaches."""
+    need("agents", "openai-agents")
+    from agents.mcp import MCPServerStreamableHttp
+
+    from ..http.conftest import HttpServer
+
+    server = emulator_factory(timings=Timings(queue=0, prepare=0, generate=7, postprocess=0.1))
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "WIRO_API_KEY": API_KEY,
+        "WIRO_API_SECRET": API_SECRET,
+        "WIRO_API_BASE_URL": server.base_url,
+        "WIRO_STATE_DIR": str(tmp_path / "state"),
+        "WIRO_HTTP_AUTH": "none",
+        "WIRO_LOG_LEVEL": "INFO",
+    }
+    http = HttpServer(env, tmp_path / "server.log").start()
+    try:
+        async with MCPServerStreamableHttp(name="seedream", params={"url": http.url}) as agents_server:
+            with pytest.raises(Exception, match=r"[Tt]imed out"):
+                await agents_server.call_tool("generate_image", INPUTS)
+            [taskid] = server.emulator.tasks
+            retry = await agents_server.call_tool("generate_image", INPUTS)
+    finally:
+        http.stop()
+    assert not retry.is_error
+    assert retry.structured_content["taskid"] == taskid
+    assert retry.structured_content["succeeded"] is True
+    assert retry.structured_content["reused"] is not None
+    # The image reaches the framework's result: its link, as a resource link and in the text.
+    url = retry.structured_content["outputs"][0]["url"]
+    assert any(url in str(block) for block in retry.content)
+    assert server.emulator.count(RUN_PATH) == 1
+    assert server.emulator.count("/Task/Kill") == server.emulator.count("/Task/Cancel") == 0
+    assert f"task {taskid}" in http.logged() and "keeps running on Wiro" in http.logged()
