@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 LANGCHAIN = EXAMPLES / "langchain"
 LANGCHAIN_PYTHON = LANGCHAIN / ".venv" / "bin" / "python"
+AUTOGEN = EXAMPLES / "autogen"
+AUTOGEN_PYTHON = AUTOGEN / ".venv" / "bin" / "python"
 
 
 def need(module: str, group: str) -> None:
@@ -43,6 +45,13 @@ def need_langchain() -> Path:
     if not LANGCHAIN_PYTHON.exists():
         unavailable("the langchain example's environment is missing: `uv sync --project examples/langchain`")
     return LANGCHAIN_PYTHON
+
+
+def need_autogen() -> Path:
+    """The Python of the autogen example's own environment (autogen-ext needs the MCP SDK 1.x)."""
+    if not AUTOGEN_PYTHON.exists():
+        unavailable("the autogen example's environment is missing: `uv sync --project examples/autogen`")
+    return AUTOGEN_PYTHON
 
 
 def run_script(python: Path | str, script: Path, env: dict[str, str], *args: str) -> str:

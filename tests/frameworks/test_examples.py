@@ -9,7 +9,18 @@ from pathlib import Path
 import pytest
 
 from ..conftest import TOOL_NAMES
-from .conftest import EXAMPLES, LANGCHAIN, PYTHON, base_env, installed, need, need_langchain, run_script
+from .conftest import (
+    AUTOGEN,
+    EXAMPLES,
+    LANGCHAIN,
+    PYTHON,
+    base_env,
+    installed,
+    need,
+    need_autogen,
+    need_langchain,
+    run_script,
+)
 
 IMAGE = re.compile(r"http://127\.0\.0\.1:\d+/cdn/[0-9a-f-]+/0\.png")
 
@@ -49,6 +60,16 @@ def test_the_http_example_outlives_a_five_second_limit_with_one_task(tmp_path: P
     assert "the same task as the first call" in out
     assert IMAGE.search(out), out
     assert "tasks started: 1" in out
+
+
+def test_autogen_example_runs_without_a_key(tmp_path: Path) -> None:
+    python = need_autogen()
+    out = run_script(python, AUTOGEN / "autogen_agent.py", base_env(WIRO_STATE_DIR=str(tmp_path)))
+    assert "server: the built-in emulator" in out
+    assert f"tools: {', '.join(TOOL_NAMES)}" in out
+    [answer] = [line for line in out.splitlines() if line.startswith("answer:")]
+    assert "finished" in answer
+    assert IMAGE.search(out), out
 
 
 def test_examples_show_progress_in_order(tmp_path: Path) -> None:
