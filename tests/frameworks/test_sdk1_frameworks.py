@@ -1,10 +1,14 @@
-"""AutoGen 0.7.5 (autogen-ext, in the autogen example's own environment with the MCP SDK 1.x)
-with its defaults, a 5 s read limit per call, against an image that takes longer:
+"""AutoGen 0.7.5 and Semantic Kernel 1.45 (in the autogen example's own environment, with the
+MCP SDK 1.x their adapters need), each with its defaults. AutoGen's is a 5 s read limit per call,
+against an image that takes longer:
 
 * ``mcp_server_tools`` starts a server process per call and closes it at the limit: the paid
   task runs on, and the call again (another process) gets that task and its image;
 * ``McpWorkbench`` turns a ``resource_link`` into an error: with ``WIRO_RESOURCE_LINKS=off`` the
   agent gets the image's link as text instead.
+
+Semantic Kernel has no limit, and turns a ``resource_link`` into a ``BinaryContent`` that fails
+the call: with ``WIRO_RESOURCE_LINKS=off`` the agent gets the image's link as text.
 
 One Run per distinct request, nothing stopped."""
 
@@ -22,12 +26,12 @@ from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 from ..conftest import API_KEY, API_SECRET, TOOL_NAMES
 from .conftest import need_autogen, run_script
 
-CHECK = Path(__file__).with_name("autogen_check.py")
+CHECK = Path(__file__).with_name("sdk1_check.py")
 # Past AutoGen's 5 s limit, and short for a test.
 PAST_THE_LIMIT = Timings(queue=0, prepare=0, generate=7, postprocess=0.1)
 
 
-def test_autogen_with_its_defaults_gets_every_image_and_pays_once(
+def test_autogen_and_semantic_kernel_with_their_defaults_get_every_image_and_pay_once(
     emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
 ) -> None:
     python = need_autogen()
@@ -51,8 +55,12 @@ def test_autogen_with_its_defaults_gets_every_image_and_pays_once(
     assert bench["on"]["again"]["is_error"] is True
     assert "Unknown content type" in bench["on"]["again"]["text"]
     assert bench["off"]["again"]["is_error"] is False
-    # Three distinct requests, three tasks: each first call's task, run on and picked up again.
-    assert server.emulator.count(RUN_PATH) == 3
+    kernel = report["kernel"]
+    assert kernel["on"]["ok"] is False, kernel  # SK rejects the resource_link block
+    assert kernel["off"]["ok"] is True, kernel
+    assert f"{server.origin}/cdn/" in kernel["off"]["text"]
+    # Five distinct requests, five tasks: each first call's task, run on and picked up again.
+    assert server.emulator.count(RUN_PATH) == 5
     assert server.emulator.count("/Task/Kill") == server.emulator.count("/Task/Cancel") == 0
     assert all(task.stopped is None for task in server.emulator.tasks.values())
     again = "\n".join(tools["again"])
