@@ -22,7 +22,7 @@ from wiro_seedream_mcp.pricing import (
     PriceBook,
     from_price_list,
 )
-from wiro_seedream_mcp.wiro.errors import WiroConnectionError
+from wiro_seedream_mcp.wiro.errors import WiroAuthError, WiroConnectionError
 from wiro_seedream_mcp.wiro.models import Task, ToolRecord
 from wiro_seedream_mcp.wiro.seedream import SeedreamInputs
 
@@ -114,6 +114,28 @@ async def test_the_price_is_read_once_and_a_failed_read_is_not_retried_at_once(t
     assert (await book.estimate(inputs, "me")).usd == pytest.approx(0.03)
     assert (await book.estimate(inputs, "me")).usd == pytest.approx(0.03)
     assert len(calls) == 2, "a price read is kept"
+    book.journal.close()
+
+
+async def test_one_callers_refused_credentials_never_hide_the_price_from_the_next(tmp_path: Path) -> None:
+    """The price is the model's, not the caller's: a lookup refused for one caller's made-up key
+    is not remembered as "no price" for everyone (a budgeted server would refuse every task)."""
+    answers: list[ToolRecord | Exception] = [
+        WiroAuthError("Project authorization is not valid.", code=0),
+        _tool([{"price": 0.03, "priceMethod": "cpr"}]),
+    ]
+
+    async def lookup() -> ToolRecord:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    book = PriceBook(lookup, Journal(tmp_path), clock=lambda: 0.0)
+    inputs = SeedreamInputs(prompt="x")
+    assert (await book.estimate(inputs, "stranger")).source == UNKNOWN
+    assert (await book.estimate(inputs, "owner")).usd == pytest.approx(0.03)
+    assert answers == []
     book.journal.close()
 
 

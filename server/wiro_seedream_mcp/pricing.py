@@ -21,7 +21,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from .journal import JournalUnavailableError, TaskJournal
-from .wiro.errors import WiroError
+from .wiro.errors import WiroAuthError, WiroError
 from .wiro.models import PriceRule, ToolRecord
 from .wiro.seedream import SeedreamInputs
 
@@ -119,6 +119,10 @@ class PriceBook:
             with anyio.fail_after(LOOKUP_DEADLINE):
                 self._tool = await self.lookup()
             self._until = self.clock() + PRICE_TTL
+        except WiroAuthError as exc:
+            # The caller's credentials were refused, not the price withheld: the price is the
+            # model's, so the next caller (with credentials of its own) asks again.
+            log.warning("the model's price could not be read with this caller's credentials (%s)", exc)
         except (WiroError, TimeoutError) as exc:
             log.warning("the model's price could not be read from Wiro (%s); estimating from past tasks", exc)
             self._until = self.clock() + RETRY_AFTER_FAILURE

@@ -357,3 +357,22 @@ async def test_sigterm_hands_back_the_task_and_exits_within_ten_seconds(
     # The task goes on: nothing was killed or cancelled.
     assert emulator.emulator.count("/Task/Kill") == 0
     assert emulator.emulator.count("/Task/Cancel") == 0
+
+
+async def test_a_strangers_refused_key_never_hides_the_price_from_the_owner(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    """The first price lookup, made with a made-up key, is refused by Wiro; the next caller's own
+    lookup still gets Wiro's price, and a budgeted server does not refuse its task for want of it."""
+    emulator = http_emulator()
+    server = serve(emulator, WIRO_HTTP_AUTH="key", WIRO_BUDGET_USD="1")
+    async with remote(server.url, "made-up-key-0000:made-up-secret-0000") as stranger:
+        await stranger.call_tool("estimate_cost", {})
+    refused = [r for r in emulator.emulator.requests if r.path.endswith("/Tool/Detail")]
+    assert [r.outcome for r in refused] == ["unauthorized"]
+    async with remote(server.url, own_key()) as alice:
+        estimate = await alice.call_tool("estimate_cost", {})
+        made = await alice.call_tool("generate_image", {"prompt": "priced", "wait": False})
+    assert estimate.structured_content["source"] == "wiro-price-list"
+    assert not made.is_error, text_of(made)
+    assert emulator.emulator.count(RUN_PATH) == 1
