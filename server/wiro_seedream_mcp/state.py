@@ -98,7 +98,9 @@ def caller_of(settings: Settings, token: AccessToken | None) -> Caller:
             secret=SecretStr(secret) if secret else None,
         )
     team = settings.api_key.get_secret_value() if settings.api_key else ""
-    return Caller(owner=_hash(settings.base_url, team, issuer, token.subject or token.client_id), scoped=True)
+    # The user is the token's subject only (verifiers refuse a token without one), never its
+    # client_id: a client named like another user's subject must not reach that user's tasks.
+    return Caller(owner=_hash(settings.base_url, team, issuer, token.subject or ""), scoped=True)
 
 
 class Drain:

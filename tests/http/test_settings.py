@@ -14,6 +14,8 @@ from wiro_seedream_mcp.config import ConfigError, Settings
 from wiro_seedream_mcp.http import HttpSettings, KeyVerifier, TeamVerifier, hash_token
 from wiro_seedream_mcp.state import caller_of
 
+from .conftest import Issuer
+
 pytestmark = pytest.mark.anyio
 
 
@@ -113,3 +115,18 @@ def test_serve_offers_http_with_its_options(capsys: pytest.CaptureFixture[str]) 
     shown = capsys.readouterr().out
     for option in ("--http", "--host", "--port", "--path", "--stateless", "--emulator"):
         assert option in shown, option
+
+
+async def test_a_token_without_a_subject_is_refused_and_a_client_id_is_never_a_user(issuer: Issuer) -> None:
+    from mcp.server.auth.provider import AccessToken
+
+    http = HttpSettings.from_env({"WIRO_OAUTH_ISSUER": issuer.url, "WIRO_API_KEY": "team-key-123"})
+    verifier = TeamVerifier(http)
+    for blank in ("", "   "):
+        assert await verifier.verify_token(issuer.token(blank, audience=http.resource_url)) is None
+    victim = await verifier.verify_token(issuer.token("victim", audience=http.resource_url))
+    assert victim is not None and victim.subject == "victim"
+    # A token whose client is named like another user reaches nothing of that user's.
+    settings = Settings(api_key=SecretStr("team-key-123"))
+    impostor = AccessToken(token="t", client_id="victim", scopes=[], subject=None, claims={"iss": issuer.url})
+    assert caller_of(settings, impostor).owner != caller_of(settings, victim).owner

@@ -215,6 +215,12 @@ class TeamVerifier:
         except jwt.PyJWTError as exc:
             log.info("refused an access token: %s", exc)
             return None
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject.strip():
+            # Whose tasks these are comes from the subject alone: a token without one is refused,
+            # never mapped to its client_id (which another user's subject could equal).
+            log.info("refused an access token without a subject")
+            return None
         raw_scopes = claims.get("scope") or claims.get("scp") or ""
         scopes = raw_scopes.split() if isinstance(raw_scopes, str) else [str(s) for s in raw_scopes]
         return AccessToken(
@@ -223,7 +229,7 @@ class TeamVerifier:
             scopes=scopes,
             expires_at=int(claims["exp"]),
             resource=audience,
-            subject=str(claims["sub"]),
+            subject=subject,
             claims={"iss": claims["iss"]},
         )
 
