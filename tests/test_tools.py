@@ -467,3 +467,15 @@ async def test_resource_links_can_be_left_out_for_clients_that_reject_them(emula
         assert [str(b.uri) for b in blocks] == ([url] if links else [])
         # The link still reaches the agent, in the text and in structuredContent.
         assert any(isinstance(b, TextContent) and url in b.text for b in made.content)
+
+
+@pytest.mark.anyio
+async def test_every_tool_publishes_that_it_takes_no_other_arguments(emulator: EmulatorServer) -> None:
+    async with connect(settings_for(emulator)) as client:
+        tools = (await client.list_tools()).tools
+        refused = await client.call_tool("list_tasks", {"limt": 5})
+    assert {tool.name: tool.input_schema.get("additionalProperties") for tool in tools} == dict.fromkeys(
+        TOOL_NAMES, False
+    )
+    assert refused.is_error
+    assert text_of(refused) == "list_tasks has no argument 'limt'; it takes limit"

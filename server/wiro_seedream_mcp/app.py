@@ -29,7 +29,7 @@ from mcp.types import (
 from pydantic import ValidationError
 
 from . import __version__
-from .arguments import one_line, publish_nullable, unset_blanks
+from .arguments import one_line, publish_nullable, unknown_argument, unset_blanks
 from .cancels import CancelReasons
 from .catalog import register_catalog
 from .config import ConfigError, Settings
@@ -95,6 +95,9 @@ class SeedreamServer(MCPServer[AppState]):
     ) -> CallToolResult | InputRequiredResult:
         tool = self._tool_manager.get_tool(name)
         schema = tool.parameters if tool is not None else {}
+        refused = unknown_argument(name, arguments, schema) if tool is not None else None
+        if refused is not None:
+            raise ToolError(refused)
         try:
             result = await super().call_tool(name, unset_blanks(arguments, schema), context)
         except ToolError as exc:

@@ -26,7 +26,9 @@ SHOWN = 60
 
 
 def publish_nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    """A tool's input schema in which every optional argument also accepts ``null``.
+    """A tool's input schema in which every optional argument also accepts ``null``, and no
+    argument it does not name (``additionalProperties: false``: a misspelt ``sise`` is refused,
+    not ignored while a paid task starts with the default size).
 
     The property's own type keywords move into the first branch of an ``anyOf`` beside
     ``{"type": "null"}``; its title, description and default stay on top, so the documented
@@ -42,7 +44,18 @@ def publish_nullable(schema: dict[str, Any]) -> dict[str, Any]:
         top = {key: prop[key] for key in ("title", "description", "default") if key in prop}
         own = {key: value for key, value in prop.items() if key not in top}
         properties[name] = {**top, "anyOf": [*own.get("anyOf", [own]), {"type": "null"}]}
-    return {**schema, "properties": properties}
+    return {**schema, "properties": properties, "additionalProperties": False}
+
+
+def unknown_argument(tool: str, arguments: dict[str, Any], schema: dict[str, Any]) -> str | None:
+    """One line refusing an argument the tool does not take, naming the ones it does; None if all
+    are known."""
+    known = list(schema.get("properties", {}))
+    unknown = sorted(name for name in arguments if name not in known)
+    if not unknown:
+        return None
+    takes = ", ".join(known) if known else "no arguments"
+    return f"{tool} has no argument {unknown[0]!r}; it takes {takes}"
 
 
 def _task_id(value: Any) -> Any:

@@ -46,6 +46,9 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"prompt": None}, "prompt must be"),
     ({}, "prompt is required"),
     ({"prompt": 42}, "prompt must be"),
+    # A misspelt argument is refused, not ignored while a task starts with the default.
+    ({"prompt": "x", "sise": "1280x720"}, "generate_image has no argument 'sise'; it takes prompt, size,"),
+    ({"prompt": "x", "unknown": 1}, "generate_image has no argument 'unknown'"),
 ]
 
 
