@@ -239,6 +239,18 @@ async def test_a_body_past_the_cap_is_refused_before_it_is_read_whole(
     assert post(server.url, big).status_code == 413
 
 
+async def test_a_body_nested_past_reason_is_a_400_not_a_crash(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    server = serve(http_emulator(), WIRO_HTTP_AUTH="none")
+    headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+    for _ in range(2):
+        answer = httpx.post(server.url, content=b"[" * 100_000, headers=headers, timeout=30)
+        assert answer.status_code == 400, answer.text
+    assert "Traceback" not in server.logged()
+    assert httpx.get(f"{server.origin}/healthz", timeout=5).status_code == 200
+
+
 def test_a_public_bind_without_auth_is_refused_before_it_listens() -> None:
     """0.0.0.0 without auth: exit 2 and one line saying how, before any socket is opened."""
     started = time.monotonic()

@@ -102,7 +102,7 @@ def _replay(body: bytes, more: bool, receive: Receive) -> Receive:
 def _starts_a_task(body: bytes) -> bool:
     try:
         message = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past any real message
         return False
     messages = message if isinstance(message, list) else [message]
     return any(
