@@ -4,7 +4,6 @@ emulator, with two projects standing for two people's keys."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -358,8 +357,7 @@ async def test_sigterm_hands_back_the_task_and_exits_within_ten_seconds(
         code = await anyio.to_thread.run_sync(server.process.wait)
         exited = time.monotonic() - signalled
     assert exited < 10, exited
-    # uvicorn ends a clean shutdown by raising the signal it caught again, as the process's status.
-    assert code == -signal.SIGTERM
+    assert code == 0  # an orderly, drained shutdown
     assert "Traceback" not in server.logged()
     [answer] = answers
     structured = answer.structured_content

@@ -194,6 +194,9 @@ def serve_http(settings: Settings, http: HttpSettings, sock: Any = None) -> None
                 )
                 self.loop.call_soon_threadsafe(drain.start)
             super().handle_exit(sig, frame)
+            # uvicorn raises the signal again once it has shut down, so the process would end as
+            # killed by it (-15): a drained, orderly shutdown is a clean exit, status 0.
+            self._captured_signals.clear()
 
     config = uvicorn.Config(
         app,
