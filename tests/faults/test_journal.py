@@ -106,3 +106,28 @@ async def test_an_unreadable_journal_folder_is_an_error_naming_the_file(tmp_path
     assert listed.is_error
     assert str(blocker / "state" / FILE_NAME) in text_of(listed)
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+async def test_an_unreachable_postgresql_journal_says_so_and_nothing_of_where_it_is(
+    emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A caller is told the journal is unavailable and what to do, never its host, port, user,
+    database or password; the operator's log names where it is, without the password."""
+    import dataclasses
+    import socket
+
+    from pydantic import SecretStr
+
+    with socket.socket() as closed:  # a loopback port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"postgresql://journal_user@127.0.0.1:{port}/wiro_db?password=hunter2-secret&sslmode=disable"
+    settings = dataclasses.replace(settings_for(emulator), journal_url=SecretStr(url))
+    listed = await call(settings, "list_tasks", {})
+    said = text_of(listed)
+    assert listed.is_error
+    assert said.startswith("the task journal (PostgreSQL) is unavailable. The PostgreSQL database"), said
+    for private in ("hunter2-secret", str(port), "journal_user", "wiro_db", "127.0.0.1", "WIRO_STATE_DIR"):
+        assert private not in said, private
+    assert "hunter2-secret" not in caplog.text
+    assert f"postgresql://journal_user@127.0.0.1:{port}/wiro_db" in caplog.text  # for the operator

@@ -24,6 +24,8 @@ class TaskJournal(ABC):
 
     # Set while writes fail, named in every answer; cleared by the next write that succeeds.
     write_problem: str | None = None
+    # What a person can do when the journal cannot be read, for the answer that says so.
+    advice: str = ""
     skipped_rows: int = 0
 
     @property

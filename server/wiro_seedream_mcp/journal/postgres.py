@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import anyio
 from pydantic import ValidationError
@@ -107,15 +107,22 @@ WHERE owner = $1 AND created >= $2 AND done = 1
 
 
 def _shown(url: str) -> str:
-    """The URL without its password, for messages."""
+    """Where the database is, for the operator's log: no password, and no query string (which
+    can carry one, ``?password=``)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
     host = parts.hostname or ""
     netloc = f"{parts.username}@{host}" if parts.username else host
     if parts.port is not None:
         netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _secrets_of(url: str) -> list[str]:
+    """The URL's password, wherever it is written, to keep out of every log line."""
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [value for name, value in parse_qsl(parts.query) if name.lower() == "password" and value]
+    return found
 
 
 async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
@@ -129,6 +136,8 @@ def _errors() -> tuple[type[BaseException], ...]:
 
 
 class PostgresJournal(TaskJournal):
+    advice = "The PostgreSQL database behind WIRO_JOURNAL_URL did not answer; try again shortly."
+
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.pool_size = pool_size
@@ -139,7 +148,15 @@ class PostgresJournal(TaskJournal):
 
     @property
     def where(self) -> str:
-        return _shown(self.url)
+        # Callers are told there is a journal, never where: host, port, user and database are
+        # the operator's, and in the log (:meth:`_log_problem`).
+        return "(PostgreSQL)"
+
+    def _log_problem(self, exc: BaseException) -> None:
+        text = str(exc) or type(exc).__name__
+        for secret in _secrets_of(self.url):
+            text = text.replace(secret, "***")
+        log.error("task journal %s: %s", _shown(self.url), text)
 
     async def _connect(self) -> asyncpg.Pool:
         if self._pool is not None:
@@ -193,8 +210,8 @@ class PostgresJournal(TaskJournal):
         try:
             await self._run(work, alone=alone)
         except _errors() as exc:
-            self.write_problem = str(exc) or type(exc).__name__
-            log.error("task journal %s: %s", self.where, self.write_problem)
+            self.write_problem = "the database did not take the write"
+            self._log_problem(exc)
             return
         self.write_problem = None
 
@@ -204,8 +221,8 @@ class PostgresJournal(TaskJournal):
         try:
             return await self._run(work, locked=locked, alone=alone)
         except _errors() as exc:
-            log.error("task journal %s: %s", self.where, exc)
-            raise JournalUnavailableError(f"the task journal {self.where} cannot be used ({exc})") from exc
+            self._log_problem(exc)
+            raise JournalUnavailableError(f"the task journal {self.where} is unavailable") from exc
 
     # -- tasks ---------------------------------------------------------------------------
 

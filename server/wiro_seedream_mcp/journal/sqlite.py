@@ -77,6 +77,8 @@ def _scoped(where: str, parameters: tuple[Any, ...], owner: str | None) -> tuple
 
 
 class Journal(TaskJournal):
+    advice = "Fix or move the file, or set WIRO_STATE_DIR to another folder."
+
     def __init__(self, folder: Path | None) -> None:
         """``folder`` None keeps the journal in memory (it then lasts as long as the process)."""
         self.path = None if folder is None else folder / FILE_NAME

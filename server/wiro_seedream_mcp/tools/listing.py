@@ -35,7 +35,7 @@ def register(server: MCPServer[AppState]) -> None:
         try:
             entries = await state.journal.recent(limit, state.scope)
         except JournalUnavailableError as exc:
-            raise ToolError(f"{exc}. Fix or move the file, or set WIRO_STATE_DIR to another folder.") from exc
+            raise ToolError(f"{exc}. {state.journal.advice}".strip()) from exc
         spend = await spend_of(state.journal, state.owner)
         listed = listing(entries, [], spend)
         lines = (
