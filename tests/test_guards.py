@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import stat
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -147,3 +148,31 @@ async def test_a_refused_key_keeps_wiros_error_code(status: int) -> None:
 )
 def test_a_failure_without_wiros_words_is_described_plainly(record: dict[str, str], reason: str) -> None:
     assert Task.model_validate({"id": "5", **record}).failure_reason() == reason
+
+
+def test_the_shared_nonce_file_is_never_reached_through_a_link_or_a_shared_folder(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another user's link where the counter goes, or a folder others can write to, is not
+    used: the nonces stay unique in this process, the target file is untouched, and it is logged."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"not yours")
+    linked = tmp_path / "linked"
+    linked.mkdir(mode=0o700)
+    (linked / "nonce").symlink_to(victim)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    for counter in (linked / "nonce", shared / "nonce"):
+        source = NonceSource(clock=lambda: 1000.0, shared=counter)
+        assert [source(), source()] == ["1000000", "1000001"]
+    assert victim.read_bytes() == b"not yours"
+    assert not (shared / "nonce").exists()
+    assert caplog.text.count("nonces are unique in this process only") == 2
+
+
+def test_the_shared_nonce_folder_is_made_owner_only(tmp_path: Path) -> None:
+    counter = tmp_path / "wiro-seedream-0" / "nonce"
+    assert NonceSource(clock=lambda: 1000.0, shared=counter)() == "1000000"
+    assert stat.S_IMODE(counter.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(counter.stat().st_mode) == 0o600

@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import logging
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -44,9 +45,24 @@ log = logging.getLogger(__name__)
 
 
 def shared_counter_path() -> Path:
-    """The file every process of this user on this machine keeps the last nonce in."""
+    """The file every process of this user on this machine keeps the last nonce in, in a folder of
+    the user's own (made owner-only on first use)."""
     user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
-    return Path(tempfile.gettempdir()) / f"wiro-nonce-{user}"
+    return Path(tempfile.gettempdir()) / f"wiro-seedream-{user}" / "nonce"
+
+
+def _private_folder(folder: Path) -> None:
+    """Make ``folder`` (owner-only) or check that it is this user's own: a real folder, not a
+    link, that no other user can write to. Another user could otherwise plant a link where the
+    counter goes and have this process write over a file of theirs choosing."""
+    if not hasattr(os, "getuid"):  # pragma: no cover - Windows keeps temp folders per user
+        folder.mkdir(exist_ok=True)
+        return
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+    found = os.lstat(folder)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o022:
+        raise PermissionError(f"{folder} is not a folder of this user's own that only it can write to")
 
 
 class _SharedCounter:
@@ -59,7 +75,9 @@ class _SharedCounter:
     def next_after(self, candidate: int) -> int:
         """Store and return ``max(candidate, last + 1)``; OSError when the file is unusable."""
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            _private_folder(self.path.parent)
+            # Never through a link, wherever it points.
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         fd = self._fd
         with _file_lock(fd):
             os.lseek(fd, 0, os.SEEK_SET)
