@@ -25,7 +25,7 @@ from .config import Settings
 from .journal import JournalEntry, JournalUnavailableError, TaskJournal
 from .media import MediaError
 from .state import AppState, Caller, caller_of, state_of
-from .tools.common import reach
+from .tools.common import not_yours, reach
 from .wiro.errors import WiroError, WiroNotFoundError
 from .wiro.seedream import EXAMPLE_PROMPTS
 
@@ -202,6 +202,8 @@ async def entry_of(state: AppState, taskid: str) -> JournalEntry:
         raise ResourceError(str(exc)) from exc
     if entry is None and problem is not None:
         raise ResourceError(f"task {taskid} could not be read from Wiro: {problem}") from problem
+    if entry is None and state.caller.scoped:
+        raise ResourceNotFoundError(not_yours(taskid))  # the same words as for another caller's task
     if entry is None:
         raise ResourceNotFoundError(f"no task {taskid!r}: Wiro and the local task journal do not know it")
     return entry

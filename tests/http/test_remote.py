@@ -94,14 +94,21 @@ async def test_own_keys_pay_for_their_own_tasks_and_see_only_them(
             refused = await bob.call_tool(tool, arguments)
             assert refused.is_error, (tool, text_of(refused))
             assert "is not one of yours" in text_of(refused)
+            # A task id or token nobody used gets the same words: no oracle for others' tasks.
+            never = {name: "4242424242" if name == "taskid" else "no-such-token" for name in arguments}
+            unknown = await bob.call_tool(tool, never)
+            same = text_of(refused).replace(taskid, "4242424242")
+            assert text_of(unknown) == same, (tool, text_of(unknown))
         resources = await bob.read_resource("wiro://tasks")
         assert taskid not in str(resources.contents[0])
         with pytest.raises(Exception, match="not one of yours"):
             await bob.read_resource(f"wiro://tasks/{taskid}")
         with pytest.raises(Exception, match="not one of yours"):
             await bob.read_resource(f"wiro://tasks/{taskid}/outputs/0.png")
-    assert emulator.emulator.count("/Task/Kill") == 0
-    assert emulator.emulator.count("/Task/Cancel") == 0
+    # Bob's stops never reached alice's task (only his made-up id was asked about, and refused).
+    assert emulator.emulator.tasks[taskid].stopped is None
+    asked = [r.body for r in emulator.emulator.requests if r.path.endswith(("/Task/Kill", "/Task/Cancel"))]
+    assert all(taskid.encode() not in body for body in asked), asked
     # No key or secret in the server's log.
     logged = server.logged()
     for secret in (API_KEY, API_SECRET, OTHER_KEY, OTHER_SECRET):

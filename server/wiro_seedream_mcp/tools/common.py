@@ -16,7 +16,7 @@ from ..follow import PROGRESS_TOTAL, TaskFollower, left
 from ..journal import JournalEntry, JournalUnavailableError, TaskJournal
 from ..results import TaskResult, task_result
 from ..state import AppState
-from ..wiro.errors import WiroError
+from ..wiro.errors import CODE_NOT_FOUND, WiroError
 from ..wiro.models import Task
 from ..wiro.seedream import SeedreamInputs
 
@@ -76,6 +76,17 @@ def not_yours(taskid: str | None, token: str | None = None) -> str:
     """The answer for a task that is not the caller's: the same whether or not it exists."""
     which = f"task {taskid}" if taskid else "the task with that token"
     return f"{which} is not one of yours: this server knows no such task started with your credentials"
+
+
+def unknown_to_wiro(state: AppState, exc: WiroError, taskid: str | None, token: str | None = None) -> bool:
+    """Whether Wiro answered that it has no such task, for a caller whose answers must not tell a
+    task that does not exist from another caller's (both get :func:`not_yours`)."""
+    return (
+        state.caller.scoped
+        and exc.code == CODE_NOT_FOUND
+        and "state" not in exc.message.lower()
+        and (taskid is not None or token is not None)
+    )
 
 
 async def reach(state: AppState, taskid: str | None, token: str | None = None) -> None:

@@ -25,8 +25,10 @@ from .common import (
     follower,
     journal_entry,
     left,
+    not_yours,
     reach,
     tool_error,
+    unknown_to_wiro,
     wait_for,
 )
 
@@ -59,6 +61,8 @@ async def look_up(
             watcher = follower(ctx, state, task)
             task = await wait_for(state, watcher, max(0.0, began + wait - anyio.current_time()))
     except WiroError as exc:
+        if unknown_to_wiro(state, exc, taskid, tasktoken):
+            raise ToolError(not_yours(taskid, tasktoken)) from exc
         problem = str(exc)
     if problem is not None:
         # The journal has the follow's last record; else the record Detail gave before the follow.
@@ -105,6 +109,8 @@ async def _stop(
         with anyio.move_on_after(left(until)):
             task = await call
     except WiroError as exc:
+        if unknown_to_wiro(state, exc, taskid, token):
+            raise ToolError(not_yours(taskid, token)) from exc
         error = tool_error(exc, f"{action} the task")
         if exc.code != CODE_NOT_FOUND or "state" not in exc.message.lower():
             raise error from exc
