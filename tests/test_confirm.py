@@ -115,3 +115,29 @@ def test_confirm_setting(value: str, parsed: float | None) -> None:
 def test_a_confirm_setting_that_is_not_one_is_refused() -> None:
     with pytest.raises(ConfigError, match="WIRO_CONFIRM must be 'never', 'always' or an amount"):
         Settings.from_env({"WIRO_CONFIRM": "sometimes"})
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_task_stopped_elsewhere_is_not_returned_again_and_a_new_one_is_asked_for(
+    emulator_factory: Any, mode: str, tmp_path: Any
+) -> None:
+    """Same inputs again would return the task already started; once it was stopped on Wiro's
+    side (the journal does not know), a new paid task starts only after the person says yes."""
+    from wiro_seedream_mcp.emulator import Timings
+
+    server = emulator_factory(timings=Timings(queue=0, prepare=0, generate=60, postprocess=1))
+    settings = dataclasses.replace(confirming(server, 0.0), state_dir=tmp_path)  # one journal for all
+    person = Person("accept")
+    first = await _generate(settings, mode, person, wait=False)
+    again = await _generate(settings, mode, None, wait=False)  # returned again: nothing to ask
+    assert again.structured_content["taskid"] == first.structured_content["taskid"]
+    taskid = first.structured_content["taskid"]
+    server.emulator.kill({"taskid": taskid}, server.base_url, server.emulator.project.api_key)
+    # A client that cannot ask gets no new task at all.
+    refused = await _generate(settings, mode, None, wait=False)
+    assert refused.is_error and "WIRO_CONFIRM" in text_of(refused)
+    assert server.emulator.count(RUN) == 1
+    second = await _generate(settings, mode, person, wait=False)
+    assert len(person.asked) == 2
+    assert second.structured_content["taskid"] != taskid
+    assert server.emulator.count(RUN) == 2

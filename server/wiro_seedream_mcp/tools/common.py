@@ -156,6 +156,23 @@ async def finished(state: AppState, task: Task, *, until: float, **options: Any)
     return task_result(task, delivered=delivered, **options)
 
 
+async def reuse(state: AppState, entry: JournalEntry, until: float) -> Task | None:
+    """The journal's task as Wiro has it now; None (so a new task is started) when it failed, was
+    stopped, or Wiro could not confirm it. A task the journal saw succeed is taken as it is."""
+    task = entry.as_task()
+    if task.done:
+        return task
+    found: Task | None = None
+    with anyio.move_on_after(left(until)):
+        try:
+            found = await state.client().detail(taskid=entry.taskid)
+        except WiroError as exc:
+            log.warning("task %s: not reused, Wiro could not confirm it: %s", entry.taskid, exc)
+    if found is None or (found.done and not found.succeeded):
+        return None
+    return found
+
+
 async def same_inputs(state: AppState, inputs: SeedreamInputs) -> JournalEntry | None:
     """A task this server started within the reuse window with exactly these inputs that is still
     running or ended with its image; None when there is none (or the seed is random)."""

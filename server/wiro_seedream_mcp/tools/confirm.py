@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import anyio
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Elicit
@@ -20,7 +21,7 @@ from ..budget import today
 from ..journal import JournalUnavailableError
 from ..state import AppState, state_of
 from ..wiro.seedream import SeedreamInputs
-from .common import same_inputs
+from .common import reuse, same_inputs
 
 PROMPT_SHOWN = 200
 
@@ -38,6 +39,8 @@ class NotAsked:
     """No question was put: none was needed, or (``refusal``) the client cannot ask one."""
 
     refusal: str | None = None
+    # Not asked because the task already started with these inputs is returned again.
+    reused: bool = False
 
 
 async def confirmation(
@@ -65,8 +68,12 @@ async def confirmation(
         )
     except ValidationError:
         return NotAsked()  # the tool refuses these inputs in one line, before asking anything
-    if not new_task and await same_inputs(state, inputs) is not None:
-        return NotAsked()  # the task already started is returned: nothing new is paid
+    entry = None if new_task else await same_inputs(state, inputs)
+    if entry is not None:
+        # Only a task Wiro still has is returned again; one stopped elsewhere means a new task.
+        until = anyio.current_time() + state.settings.answer_margin
+        if await reuse(state, entry, until) is not None:
+            return NotAsked(reused=True)  # the task already started is returned: nothing new is paid
     estimate = await state.prices.estimate(inputs, state.owner)
     if threshold > 0 and estimate.usd is not None and estimate.usd <= threshold:
         try:
@@ -86,6 +93,15 @@ async def confirmation(
     shown = prompt if len(prompt) <= PROMPT_SHOWN else prompt[: PROMPT_SHOWN - 3] + "..."
     cost = f"about ${estimate.usd:.4g} ({estimate.basis})" if estimate.usd is not None else "not known"
     return Elicit(f"Start a paid Seedream task? Prompt: {shown!r}; size {size}; cost {cost}.", StartTask)
+
+
+def skipped_for_a_reuse(outcome: ElicitationResult[StartTask]) -> bool:
+    """Whether the person was not asked only because a task already started was to be returned."""
+    return (
+        isinstance(outcome, AcceptedElicitation)
+        and isinstance(outcome.data, NotAsked)
+        and outcome.data.reused
+    )
 
 
 def refusal_of(outcome: ElicitationResult[StartTask]) -> str | None:

@@ -43,11 +43,12 @@ from .common import (
     finished,
     follower,
     left,
+    reuse,
     same_inputs,
     tool_error,
     wait_for,
 )
-from .confirm import StartTask, confirmation, refusal_of
+from .confirm import StartTask, confirmation, refusal_of, skipped_for_a_reuse
 
 log = logging.getLogger(__name__)
 
@@ -150,23 +151,6 @@ async def start(
     return receipt, warnings
 
 
-async def reuse(state: AppState, entry: JournalEntry, until: float) -> Task | None:
-    """The journal's task as Wiro has it now; None (so a new task is started) when it failed, was
-    stopped, or Wiro could not confirm it. A task the journal saw succeed is taken as it is."""
-    task = entry.as_task()
-    if task.done:
-        return task
-    found: Task | None = None
-    with anyio.move_on_after(left(until)):
-        try:
-            found = await state.client().detail(taskid=entry.taskid)
-        except WiroError as exc:
-            log.warning("task %s: not reused, Wiro could not confirm it: %s", entry.taskid, exc)
-    if found is None or (found.done and not found.succeeded):
-        return None
-    return found
-
-
 def reused_from(entry: JournalEntry) -> Reused:
     """When the task being returned again was started, for ``structuredContent``."""
     started = datetime.fromtimestamp(entry.created, tz=UTC).isoformat(timespec="seconds")
@@ -239,6 +223,13 @@ def register(server: MCPServer[AppState]) -> None:
             accepted = await reuse(state, entry, until - 1.0)
             if accepted is not None:
                 lead, reused = reused_lead(entry), reused_from(entry)
+        if accepted is None and skipped_for_a_reuse(confirmed):
+            # The person was not asked because this task was to be returned again, and it has
+            # since ended without its image (stopped elsewhere): a new paid task needs a yes.
+            raise ToolError(
+                "The task already started with these inputs has ended without its image, so a new "
+                "paid task would start: call generate_image again to confirm it. Nothing was started."
+            )
         if accepted is None:
             with anyio.CancelScope(shield=True):
                 receipt, warnings = await start(state, inputs, until - 1.0, estimate)
