@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from wiro_seedream_mcp.emulator import EmulatorServer
+
+from ..conftest import API_KEY, API_SECRET
 from ..nodetools import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +71,20 @@ def run_script(python: Path | str, script: Path, env: dict[str, str], *args: str
     if done.returncode != 0:
         pytest.fail(f"{script.name} exited {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}")
     return done.stdout
+
+
+def server_env(emulator: EmulatorServer, folder: Path, **extra: str) -> dict[str, str]:
+    """What a framework's adapter starts the server with in these tests: the basics, the
+    emulator's project for Wiro, and a journal and home of the test's own."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(folder),
+        "WIRO_API_KEY": API_KEY,
+        "WIRO_API_SECRET": API_SECRET,
+        "WIRO_API_BASE_URL": emulator.base_url,
+        "WIRO_STATE_DIR": str(folder / "state"),
+        **extra,
+    }
 
 
 def base_env(**extra: str) -> dict[str, str]:

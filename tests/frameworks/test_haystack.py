@@ -4,7 +4,6 @@ paid task runs on, and the call again gets that task and its image: one Run, not
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +14,7 @@ import pytest
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
-from ..conftest import API_KEY, API_SECRET
-from .conftest import need
+from .conftest import need, server_env
 
 INPUTS = {"prompt": "a lighthouse made of glass", "seed": 61}
 # Longer than MCPTool's default 30 s, so the first call runs out of time.
@@ -30,15 +28,7 @@ def test_the_default_limit_costs_no_image(
     from haystack_integrations.tools.mcp import MCPTool, StdioServerInfo
 
     server = emulator_factory(timings=PAST_THE_LIMIT)
-    env: dict[str, Any] = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "WIRO_API_KEY": API_KEY,
-        "WIRO_API_SECRET": API_SECRET,
-        "WIRO_API_BASE_URL": server.base_url,
-        "WIRO_STATE_DIR": str(tmp_path / "state"),
-        "WIRO_PREVIEW": "off",
-    }
+    env: dict[str, Any] = server_env(server, tmp_path, WIRO_PREVIEW="off")
     info = StdioServerInfo(command=sys.executable, args=["-m", "wiro_seedream_mcp"], env=env)
     tool = MCPTool(name="generate_image", server_info=info)
     try:

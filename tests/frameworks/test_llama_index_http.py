@@ -4,7 +4,6 @@ retry (another session) gets it: one Run, no stop, the image in the tool's outpu
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,9 +12,8 @@ import pytest
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
-from ..conftest import API_KEY, API_SECRET
 from ..http.conftest import HttpServer
-from .conftest import need
+from .conftest import need, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -31,17 +29,7 @@ async def test_the_default_limit_and_a_closed_session_cost_no_image(
     from llama_index.tools.mcp import BasicMCPClient
 
     server = emulator_factory(timings=PAST_THE_LIMIT)
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "WIRO_API_KEY": API_KEY,
-        "WIRO_API_SECRET": API_SECRET,
-        "WIRO_API_BASE_URL": server.base_url,
-        "WIRO_STATE_DIR": str(tmp_path / "state"),
-        "WIRO_HTTP_AUTH": "none",
-        "WIRO_WAIT_TIMEOUT": "50",
-        "WIRO_PREVIEW": "off",
-    }
+    env = server_env(server, tmp_path, WIRO_HTTP_AUTH="none", WIRO_WAIT_TIMEOUT="50", WIRO_PREVIEW="off")
     http = HttpServer(env, tmp_path / "server.log").start()
     try:
         with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the adapter raises at its limit

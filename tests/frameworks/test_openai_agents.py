@@ -15,7 +15,7 @@ from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
 from ..conftest import API_KEY, API_SECRET, TOOL_NAMES
-from .conftest import need
+from .conftest import need, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -114,16 +114,7 @@ async def test_over_http_the_default_limit_drops_the_request_and_the_retry_gets_
     from ..http.conftest import HttpServer
 
     server = emulator_factory(timings=Timings(queue=0, prepare=0, generate=7, postprocess=0.1))
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "WIRO_API_KEY": API_KEY,
-        "WIRO_API_SECRET": API_SECRET,
-        "WIRO_API_BASE_URL": server.base_url,
-        "WIRO_STATE_DIR": str(tmp_path / "state"),
-        "WIRO_HTTP_AUTH": "none",
-        "WIRO_LOG_LEVEL": "INFO",
-    }
+    env = server_env(server, tmp_path, WIRO_HTTP_AUTH="none", WIRO_LOG_LEVEL="INFO")
     http = HttpServer(env, tmp_path / "server.log").start()
     try:
         async with MCPServerStreamableHttp(name="seedream", params={"url": http.url}) as agents_server:

@@ -15,7 +15,6 @@ One Run per distinct request, nothing stopped."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +22,8 @@ from pathlib import Path
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
-from ..conftest import API_KEY, API_SECRET, TOOL_NAMES
-from .conftest import need_autogen, run_script
+from ..conftest import TOOL_NAMES
+from .conftest import need_autogen, run_script, server_env
 
 CHECK = Path(__file__).with_name("sdk1_check.py")
 # Past AutoGen's 5 s limit, and short for a test.
@@ -36,15 +35,7 @@ def test_autogen_and_semantic_kernel_with_their_defaults_get_every_image_and_pay
 ) -> None:
     python = need_autogen()
     server = emulator_factory(timings=PAST_THE_LIMIT)
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "WIRO_API_KEY": API_KEY,
-        "WIRO_API_SECRET": API_SECRET,
-        "WIRO_API_BASE_URL": server.base_url,
-        "WIRO_STATE_DIR": str(tmp_path / "state"),
-        "WIRO_PREVIEW": "off",
-    }
+    env = server_env(server, tmp_path, WIRO_PREVIEW="off")
     report = json.loads(run_script(python, CHECK, env, sys.executable).strip().splitlines()[-1])
     tools = report["tools"]
     assert tools["tools"] == TOOL_NAMES
