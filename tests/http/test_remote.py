@@ -129,11 +129,11 @@ async def test_a_request_without_a_key_is_refused_with_a_pointer_to_bearer(
         assert ("no Wiro key was sent" in said) == (bearer is None), said
         assert ("is not a Wiro API key" in said) == (bearer is not None), said
         assert "Bearer KEY:SECRET" in said and "Bearer KEY:SECRET" in answer.headers["www-authenticate"]
-    # A well-formed key Wiro refuses: the call says so, in one line, with no key in it.
-    async with remote(server.url, "not-a-real-key-123") as nobody:
-        refused = await nobody.call_tool("generate_image", {"prompt": "x"})
-    assert refused.is_error
-    assert "not-a-real-key-123" not in text_of(refused)
+    # A well-formed key Wiro refuses: refused before anything runs, saying so, with no key in it.
+    answer = post(server.url, listing, "not-a-real-key-123")
+    assert answer.status_code == 401
+    assert "Wiro did not accept this key and secret" in answer.json()["error_description"]
+    assert "not-a-real-key-123" not in answer.text
     # Callers bring the keys: the server's own missing key is no problem to warn about.
     assert "WIRO_API_KEY is not set" not in server.logged()
 
@@ -379,17 +379,49 @@ async def test_sigterm_hands_back_the_task_and_exits_within_ten_seconds(
 async def test_a_strangers_refused_key_never_hides_the_price_from_the_owner(
     serve: Serve, http_emulator: Callable[..., EmulatorServer]
 ) -> None:
-    """The first price lookup, made with a made-up key, is refused by Wiro; the next caller's own
-    lookup still gets Wiro's price, and a budgeted server does not refuse its task for want of it."""
+    """A made-up key is refused before any tool runs (so it cannot make a price lookup fail for
+    everyone), and the owner then gets Wiro's price and a budgeted task."""
     emulator = http_emulator()
     server = serve(emulator, WIRO_HTTP_AUTH="key", WIRO_BUDGET_USD="1")
-    async with remote(server.url, "made-up-key-0000:made-up-secret-0000") as stranger:
-        await stranger.call_tool("estimate_cost", {})
-    refused = [r for r in emulator.emulator.requests if r.path.endswith("/Tool/Detail")]
-    assert [r.outcome for r in refused] == ["unauthorized"]
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    assert post(server.url, listing, "made-up-key-0000:made-up-secret-0000").status_code == 401
+    assert [r.path for r in emulator.emulator.requests if r.path.endswith("/Tool/Detail")] == []
     async with remote(server.url, own_key()) as alice:
         estimate = await alice.call_tool("estimate_cost", {})
         made = await alice.call_tool("generate_image", {"prompt": "priced", "wait": False})
     assert estimate.structured_content["source"] == "wiro-price-list"
     assert not made.is_error, text_of(made)
     assert emulator.emulator.count(RUN_PATH) == 1
+
+
+async def test_the_key_alone_never_opens_its_owners_tasks(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    """The journal is found by the key, so the key alone must prove nothing: a wrong secret, or
+    no secret on a project that signs, is refused (401) before anything is read, and Wiro is
+    asked once per pair however many requests come."""
+    emulator = http_emulator()
+    server = serve(emulator, WIRO_HTTP_AUTH="key")
+    async with remote(server.url, own_key()) as alice:
+        made = await alice.call_tool("generate_image", {"prompt": "private", "wait": False})
+    taskid = made.structured_content["taskid"]
+    listing = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "list_tasks", "arguments": {}},
+    }
+
+    def details() -> int:
+        return sum(1 for r in emulator.emulator.requests if r.path.endswith("/Task/Detail"))
+
+    checks_before = details()
+    for bearer in (f"{API_KEY}:wrong-secret-000", API_KEY, f"{API_KEY}:wrong-secret-000"):
+        answer = post(server.url, listing, bearer)
+        assert answer.status_code == 401, bearer
+        assert taskid not in answer.text and "private" not in answer.text
+    # One question to Wiro per distinct pair (the repeat is remembered), none for a good one again.
+    assert details() - checks_before == 2
+    async with remote(server.url, own_key()) as alice:
+        listed = await alice.call_tool("list_tasks", {})
+    assert [t["taskid"] for t in listed.structured_content["tasks"]] == [taskid]

@@ -130,3 +130,44 @@ async def test_a_token_without_a_subject_is_refused_and_a_client_id_is_never_a_u
     settings = Settings(api_key=SecretStr("team-key-123"))
     impostor = AccessToken(token="t", client_id="victim", scopes=[], subject=None, claims={"iss": issuer.url})
     assert caller_of(settings, impostor).owner != caller_of(settings, victim).owner
+
+
+async def test_credentials_are_checked_once_per_pair_and_only_a_verdict_is_kept() -> None:
+    import anyio
+
+    from wiro_seedream_mcp.http.credentials import ACCEPTED_FOR, REFUSED_FOR, CredentialCheck
+
+    now = [0.0]
+    asked: list[tuple[str, str | None]] = []
+    verdicts = {"good": True, "bad": False, "silent": None}
+
+    class Counting(CredentialCheck):
+        async def _ask(self, key: str, secret: str | None) -> bool | None:
+            asked.append((key, secret))
+            await anyio.sleep(0.01)
+            return verdicts[key]
+
+    check = Counting("https://api.wiro.ai/v1", clock=lambda: now[0])
+    async with anyio.create_task_group() as tg:  # ten requests at once ask Wiro once
+        for _ in range(10):
+            tg.start_soon(check, "good", "s")
+    assert asked == [("good", "s")]
+    assert await check("good", "s") is True and await check("good", "other") is True
+    assert await check("bad", None) is False and await check("bad", None) is False
+    assert await check("silent", None) is False and await check("silent", None) is False
+    assert asked == [("good", "s"), ("good", "other"), ("bad", None), ("silent", None), ("silent", None)]
+    now[0] += REFUSED_FOR + 1  # a refusal is asked again sooner than an acceptance
+    await check("bad", None)
+    await check("good", "s")
+    assert asked[5:] == [("bad", None)]
+    now[0] += ACCEPTED_FOR
+    await check("good", "s")
+    assert asked[6:] == [("good", "s")]
+    assert all("good" not in digest for digest in check._known)  # hashes, never the key
+
+
+async def test_a_key_wiro_refuses_is_no_caller() -> None:
+    async def refuse(key: str, secret: str | None) -> bool:
+        return False
+
+    assert await KeyVerifier(refuse).verify_token("abcdefgh1234:secret-5678") is None

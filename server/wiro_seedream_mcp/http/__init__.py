@@ -82,7 +82,7 @@ def _transport_security(http: HttpSettings) -> Any:
     )
 
 
-def server_options(http: HttpSettings) -> dict[str, Any]:
+def server_options(http: HttpSettings, settings: Settings | None = None) -> dict[str, Any]:
     """What :func:`.app.build_server` takes to authenticate callers and seal request state."""
     from mcp.server.auth.settings import AuthSettings
     from mcp.server.request_state import RequestStateSecurity
@@ -93,7 +93,10 @@ def server_options(http: HttpSettings) -> dict[str, Any]:
             keys=[k.get_secret_value() for k in http.state_keys]
         )
     if http.mode == "key":
-        options["token_verifier"] = KeyVerifier()
+        from .credentials import CredentialCheck
+
+        check = CredentialCheck(settings.base_url) if settings is not None else None
+        options["token_verifier"] = KeyVerifier(check)
         # No authorization server: 401s say "Bearer" and carry no resource metadata pointer.
         options["auth"] = AuthSettings(
             issuer_url="https://wiro.ai", resource_server_url=None, required_scopes=[]
@@ -125,7 +128,7 @@ def build_app(settings: Settings, http: HttpSettings, drain: Drain | None = None
     if http.mode == "key" and settings.api_key is not None:
         log.warning("WIRO_HTTP_AUTH=key: callers bring their own keys; WIRO_API_KEY is not used")
         settings = dataclasses.replace(settings, api_key=None, api_secret=None)
-    server: SeedreamServer = build_server(settings, drain=drain, **server_options(http))
+    server: SeedreamServer = build_server(settings, drain=drain, **server_options(http, settings))
 
     async def healthz(_: Request) -> Response:
         status = 503 if drain.draining else 200

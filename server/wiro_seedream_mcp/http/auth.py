@@ -11,7 +11,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,12 @@ _CREDENTIAL = re.compile(r"^[A-Za-z0-9._~+/=-]{8,256}$")
 _JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
 
+def well_formed(token: str) -> bool:
+    """Whether a bearer token has the shape of ``KEY`` or ``KEY:SECRET``."""
+    key, sep, secret = token.partition(":")
+    return bool(_CREDENTIAL.match(key)) and (not sep or bool(_CREDENTIAL.match(secret)))
+
+
 def hash_token(token: str) -> str:
     """How a static token is kept in ``WIRO_HTTP_TOKENS``: ``sha256:`` and its hex digest."""
     return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
@@ -41,15 +47,21 @@ def new_token() -> str:
 
 class KeyVerifier:
     """Bring your own key: the bearer token is the caller's ``KEY`` or ``KEY:SECRET``. Its shape is
-    checked here; Wiro checks the key itself on the first call it signs."""
+    checked here, then (with ``check``, as ``serve --http`` runs it) that Wiro accepts the pair,
+    before anything of the caller's is read (:mod:`.credentials`)."""
+
+    def __init__(self, check: Callable[[str, str | None], Awaitable[bool]] | None = None) -> None:
+        self.check = check
 
     async def verify_token(self, token: str) -> AccessToken | None:
         from mcp.server.auth.provider import AccessToken
 
         from ..state import OWN_KEY_ISSUER
 
-        key, sep, secret = token.partition(":")
-        if not _CREDENTIAL.match(key) or (sep and not _CREDENTIAL.match(secret)):
+        key, _, secret = token.partition(":")
+        if not well_formed(token):
+            return None
+        if self.check is not None and not await self.check(key, secret or None):
             return None
         fingerprint = hashlib.sha256(key.encode()).hexdigest()[:16]
         return AccessToken(
@@ -64,6 +76,10 @@ class KeyVerifier:
 NO_KEY = (
     "no Wiro key was sent: send your Wiro project's API key as Authorization: Bearer KEY, or Bearer "
     "KEY:SECRET for a project with a secret"
+)
+NOT_ACCEPTED = (
+    "Wiro did not accept this key and secret (or could not be asked just now): send your Wiro "
+    "project's API key as Authorization: Bearer KEY, or Bearer KEY:SECRET for a project with a secret"
 )
 NOT_A_KEY = (
     "the bearer token is not a Wiro API key: send Authorization: Bearer KEY, or Bearer KEY:SECRET, "
@@ -82,8 +98,9 @@ class KeyHint:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
-        why = NOT_A_KEY if sent.strip() else NO_KEY
+        sent = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1").strip()
+        token = sent[7:].strip() if sent.lower().startswith("bearer ") else ""
+        why = NO_KEY if not sent else NOT_ACCEPTED if well_formed(token) else NOT_A_KEY
         replaced = False
 
         async def hinted(message: Message) -> None:
