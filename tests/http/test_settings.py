@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+from wiro_seedream_mcp import __version__
 from wiro_seedream_mcp.cli import main
 from wiro_seedream_mcp.config import ConfigError, Settings
 from wiro_seedream_mcp.http import HttpSettings, KeyVerifier, TeamVerifier, hash_token
@@ -171,3 +173,25 @@ async def test_a_key_wiro_refuses_is_no_caller() -> None:
         return False
 
     assert await KeyVerifier(refuse).verify_token("abcdefgh1234:secret-5678") is None
+
+
+async def test_health_says_not_ready_while_the_shared_journal_cannot_be_read(tmp_path: Path) -> None:
+    """A load balancer keeps sending to a replica whose PostgreSQL is gone unless /healthz says so."""
+    import socket
+
+    from wiro_seedream_mcp.http import health
+    from wiro_seedream_mcp.journal import Journal, PostgresJournal
+    from wiro_seedream_mcp.state import Drain
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    gone = PostgresJournal(f"postgresql://wiro@127.0.0.1:{port}/wiro")
+    local = Journal(tmp_path)
+    drain = Drain()
+    assert await health(local, drain) == (200, {"status": "ok", "version": __version__})
+    assert (await health(gone, drain))[0] == 503
+    assert (await health(gone, drain))[1]["status"] == "journal unavailable"
+    drain.start()
+    assert (await health(local, drain))[1]["status"] == "draining"
+    local.close()

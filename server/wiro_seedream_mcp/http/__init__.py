@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from ..app import SeedreamServer
+    from ..journal import TaskJournal
     from ..state import Drain
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "TeamVerifier",
     "build_app",
     "describe_token",
+    "health",
     "hash_token",
     "new_token",
     "serve_http",
@@ -114,6 +116,17 @@ def server_options(http: HttpSettings, settings: Settings | None = None) -> dict
     return options
 
 
+async def health(journal: TaskJournal, drain: Drain) -> tuple[int, dict[str, str]]:
+    """``/healthz``: 200 when this replica can take calls; 503 while it drains, or while its journal
+    (the PostgreSQL database replicas share) cannot be read, so a load balancer sends elsewhere.
+    Wiro is never asked."""
+    if drain.draining:
+        return 503, {"status": "draining", "version": __version__}
+    if not await journal.ready():
+        return 503, {"status": "journal unavailable", "version": __version__}
+    return 200, {"status": "ok", "version": __version__}
+
+
 def build_app(settings: Settings, http: HttpSettings, drain: Drain | None = None) -> Starlette:
     """The ASGI app ``serve --http`` runs: MCP at ``http.path``, ``/healthz``, auth and limits."""
     from starlette.middleware import Middleware
@@ -131,8 +144,7 @@ def build_app(settings: Settings, http: HttpSettings, drain: Drain | None = None
     server: SeedreamServer = build_server(settings, drain=drain, **server_options(http, settings))
 
     async def healthz(_: Request) -> Response:
-        status = 503 if drain.draining else 200
-        body = {"status": "draining" if drain.draining else "ok", "version": __version__}
+        status, body = await health(server.journal, drain)
         return JSONResponse(body, status_code=status)
 
     server.custom_route("/healthz", methods=["GET"])(healthz)

@@ -116,6 +116,10 @@ class TaskJournal(ABC):
     @abstractmethod
     async def free_slot(self, slot: str) -> None: ...
 
+    async def ready(self) -> bool:
+        """Whether the journal can be read now (a load balancer's readiness); the embedded file is."""
+        return True
+
     async def aclose(self) -> None:
         """Close connections; the journal opens them again if used later."""
         self.close()

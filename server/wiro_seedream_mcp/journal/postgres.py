@@ -135,6 +135,10 @@ def _errors() -> tuple[type[BaseException], ...]:
     return (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
+# How long /healthz waits for the database before it says the replica is not ready.
+READY_DEADLINE = 2.0
+
+
 class PostgresJournal(TaskJournal):
     advice = "The PostgreSQL database behind WIRO_JOURNAL_URL did not answer; try again shortly."
 
@@ -223,6 +227,14 @@ class PostgresJournal(TaskJournal):
         except _errors() as exc:
             self._log_problem(exc)
             raise JournalUnavailableError(f"the task journal {self.where} is unavailable") from exc
+
+    async def ready(self) -> bool:
+        try:
+            with anyio.fail_after(READY_DEADLINE):
+                await self._checked(lambda conn: conn.fetchval("SELECT 1"))
+        except (JournalUnavailableError, TimeoutError):
+            return False
+        return True
 
     # -- tasks ---------------------------------------------------------------------------
 
