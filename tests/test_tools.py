@@ -479,3 +479,35 @@ async def test_every_tool_publishes_that_it_takes_no_other_arguments(emulator: E
     )
     assert refused.is_error
     assert text_of(refused) == "list_tasks has no argument 'limt'; it takes limit"
+
+
+def test_only_wiros_no_such_task_reads_as_someone_elses_for_a_scoped_caller() -> None:
+    """For callers who see only their own tasks, Wiro's "no such task" gets the same words as
+    another caller's task; a refusal about the task's state (it exists) does not."""
+    from types import SimpleNamespace
+
+    from wiro_seedream_mcp.tools.common import unknown_to_wiro
+    from wiro_seedream_mcp.wiro.errors import CODE_NOT_FOUND, WiroNotFoundError
+
+    scoped = SimpleNamespace(caller=SimpleNamespace(scoped=True))
+    local = SimpleNamespace(caller=SimpleNamespace(scoped=False))
+    missing = WiroNotFoundError("There is no task yet.", code=CODE_NOT_FOUND)
+    stopped = WiroNotFoundError("Task is not in a killable state.", code=CODE_NOT_FOUND)
+    assert unknown_to_wiro(scoped, missing, "42")  # type: ignore[arg-type]
+    assert unknown_to_wiro(scoped, missing, None, "token")  # type: ignore[arg-type]
+    assert not unknown_to_wiro(scoped, stopped, "42")  # type: ignore[arg-type]
+    assert not unknown_to_wiro(local, missing, "42")  # type: ignore[arg-type]
+    assert not unknown_to_wiro(scoped, missing, None, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_a_get_task_wait_that_ends_first_says_how_long_it_waited(
+    emulator_factory: Callable[..., EmulatorServer],
+) -> None:
+    server = emulator_factory(timings=Timings(queue=30, prepare=0, generate=1, postprocess=0))
+    async with connect(settings_for(server)) as client:
+        started = await client.call_tool("generate_image", {"prompt": "later", "wait": False})
+        taskid = started.structured_content["taskid"]
+        looked = await client.call_tool("get_task", {"taskid": taskid, "wait": 0.2})
+    assert "after waiting 0.2 s" in looked.structured_content["next"]
+    assert f'taskid "{taskid}"' in looked.structured_content["next"]

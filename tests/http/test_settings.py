@@ -169,10 +169,21 @@ async def test_credentials_are_checked_once_per_pair_and_only_a_verdict_is_kept(
 
 
 async def test_a_key_wiro_refuses_is_no_caller() -> None:
-    async def refuse(key: str, secret: str | None) -> bool:
-        return False
+    asked: list[tuple[str, str | None]] = []
 
-    assert await KeyVerifier(refuse).verify_token("abcdefgh1234:secret-5678") is None
+    async def accept_one(key: str, secret: str | None) -> bool:
+        asked.append((key, secret))
+        return (key, secret) == ("abcdefgh1234", "secret-5678")
+
+    verifier = KeyVerifier(accept_one)
+    assert await verifier.verify_token("abcdefgh1234:secret-5678") is not None
+    assert await verifier.verify_token("abcdefgh1234:wrong-secret") is None
+    assert await verifier.verify_token("abcdefgh1234") is None
+    assert asked == [
+        ("abcdefgh1234", "secret-5678"),
+        ("abcdefgh1234", "wrong-secret"),
+        ("abcdefgh1234", None),
+    ]
 
 
 async def test_health_says_not_ready_while_the_shared_journal_cannot_be_read(tmp_path: Path) -> None:
