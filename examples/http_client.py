@@ -51,12 +51,13 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     }
     server = subprocess.Popen(args, env=env)  # noqa: S603 - this Python, this package
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.1)
+    with httpx.Client(timeout=1) as http:
+        while time.monotonic() < deadline:
+            try:
+                if http.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    return server
+            except httpx.TransportError:
+                time.sleep(0.1)
     server.terminate()
     raise SystemExit("the server did not start")
 
