@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import math
 import re
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..config import ConfigError
+from .limits import send_error
 from .settings import HttpSettings
 
 if TYPE_CHECKING:
@@ -107,20 +107,8 @@ class KeyHint:
             nonlocal replaced
             if message["type"] == "http.response.start" and message["status"] == 401:
                 replaced = True
-                body = json.dumps({"error": "invalid_token", "error_description": why}).encode()
                 challenge = f'Bearer error="invalid_token", error_description="{why}"'
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"www-authenticate", challenge.encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await send_error(send, 401, "invalid_token", why, [(b"www-authenticate", challenge.encode())])
             elif not replaced:
                 await send(message)
 

@@ -114,25 +114,31 @@ def _starts_a_task(body: bytes) -> bool:
     )
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "error": "too_many_tasks",
-            "error_description": (
-                f"{limit} generate_image call(s) of yours are already running, the most this server runs "
-                f"for one caller at once; try again in about {RETRY_AFTER} s"
-            ),
-        }
-    ).encode()
+async def send_error(
+    send: Send, status: int, error: str, description: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """A whole JSON error response (``error``, ``error_description``), as OAuth errors are given."""
+    body = json.dumps({"error": error, "error_description": description}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 429,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(RETRY_AFTER).encode()),
+                *headers,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse(send: Send, limit: int) -> None:
+    await send_error(
+        send,
+        429,
+        "too_many_tasks",
+        f"{limit} generate_image call(s) of yours are already running, the most this server runs "
+        f"for one caller at once; try again in about {RETRY_AFTER} s",
+        [(b"retry-after", str(RETRY_AFTER).encode())],
+    )
