@@ -28,13 +28,12 @@ from pydantic import SecretStr
 
 from . import __version__
 from .cancels import CancelReasons
-from .config import Settings, wiro_client
+from .config import Settings, signed_client, wiro_client
 from .delivery import Delivery
 from .journal import TaskJournal
 from .pricing import PriceBook
 from .wiro.client import WiroClient
 from .wiro.models import ToolRecord
-from .wiro.signing import WiroAuth
 
 USER_AGENT = f"wiro-seedream-mcp/{__version__}"
 # Tasks one session may follow at once with room to spare: each holds a task socket while it
@@ -174,7 +173,7 @@ class AppState:
         """A client signing with the caller's own credentials, for this request only: they are
         never kept beyond it. It shares the one HTTP client, so making it costs next to nothing."""
         key = caller.key if caller.key is not None else SecretStr("")
-        return WiroClient(self.http, base_url=self.settings.base_url, auth=WiroAuth(key, caller.secret))
+        return signed_client(self.http, self.settings.base_url, key, caller.secret)
 
     @property
     def prices(self) -> PriceBook:

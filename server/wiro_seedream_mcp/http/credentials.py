@@ -78,14 +78,11 @@ class CredentialCheck:
 
     async def _ask(self, key: str, secret: str | None) -> bool | None:
         """True when Wiro accepts the pair, False when it refuses it, None when it could not say."""
-        from ..wiro.client import WiroClient
+        from ..config import signed_client
         from ..wiro.errors import WiroAuthError, WiroError, WiroNotFoundError
-        from ..wiro.signing import WiroAuth
 
-        client = WiroClient(
-            self._client(),
-            base_url=self.base_url,
-            auth=WiroAuth(SecretStr(key), SecretStr(secret) if secret else None),
+        client = signed_client(
+            self._client(), self.base_url, SecretStr(key), SecretStr(secret) if secret else None
         )
         try:
             with anyio.fail_after(CHECK_DEADLINE):
