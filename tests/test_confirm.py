@@ -129,8 +129,11 @@ async def test_a_task_stopped_elsewhere_is_not_returned_again_and_a_new_one_is_a
     settings = dataclasses.replace(confirming(server, 0.0), state_dir=tmp_path)  # one journal for all
     person = Person("accept")
     first = await _generate(settings, mode, person, wait=False)
+    looked = server.emulator.count("/Task/Detail")
     again = await _generate(settings, mode, None, wait=False)  # returned again: nothing to ask
     assert again.structured_content["taskid"] == first.structured_content["taskid"]
+    # Wiro was asked once whether the task still runs (by the confirmation), not again by the tool.
+    assert server.emulator.count("/Task/Detail") == looked + 1
     taskid = first.structured_content["taskid"]
     server.emulator.kill({"taskid": taskid}, server.base_url, server.emulator.project.api_key)
     # A client that cannot ask gets no new task at all.

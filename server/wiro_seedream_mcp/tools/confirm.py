@@ -18,8 +18,9 @@ from mcp.server.mcpserver.resolve import Elicit
 from pydantic import BaseModel, Field, ValidationError
 
 from ..budget import today
-from ..journal import JournalUnavailableError
+from ..journal import JournalEntry, JournalUnavailableError
 from ..state import AppState, state_of
+from ..wiro.models import Task
 from ..wiro.seedream import SeedreamInputs
 from .common import reuse, same_inputs
 
@@ -39,8 +40,9 @@ class NotAsked:
     """No question was put: none was needed, or (``refusal``) the client cannot ask one."""
 
     refusal: str | None = None
-    # Not asked because the task already started with these inputs is returned again.
-    reused: bool = False
+    # Not asked because the task already started with these inputs is returned again: its journal
+    # entry and the task as Wiro has it now, for the tool to return without asking Wiro again.
+    reused: tuple[JournalEntry, Task] | None = None
 
 
 async def confirmation(
@@ -72,8 +74,9 @@ async def confirmation(
     if entry is not None:
         # Only a task Wiro still has is returned again; one stopped elsewhere means a new task.
         until = anyio.current_time() + state.settings.answer_margin
-        if await reuse(state, entry, until) is not None:
-            return NotAsked(reused=True)  # the task already started is returned: nothing new is paid
+        found = await reuse(state, entry, until)
+        if found is not None:
+            return NotAsked(reused=(entry, found))  # the task already started: nothing new is paid
     estimate = await state.prices.estimate(inputs, state.owner)
     if threshold > 0 and estimate.usd is not None and estimate.usd <= threshold:
         try:
@@ -95,13 +98,12 @@ async def confirmation(
     return Elicit(f"Start a paid Seedream task? Prompt: {shown!r}; size {size}; cost {cost}.", StartTask)
 
 
-def skipped_for_a_reuse(outcome: ElicitationResult[StartTask]) -> bool:
-    """Whether the person was not asked only because a task already started was to be returned."""
-    return (
-        isinstance(outcome, AcceptedElicitation)
-        and isinstance(outcome.data, NotAsked)
-        and outcome.data.reused
-    )
+def reused_by(outcome: ElicitationResult[StartTask]) -> tuple[JournalEntry, Task] | None:
+    """The task the confirmation found already started with these inputs (so it asked nothing),
+    with its journal entry; None when it looked for none or found none."""
+    if isinstance(outcome, AcceptedElicitation) and isinstance(outcome.data, NotAsked):
+        return outcome.data.reused
+    return None
 
 
 def refusal_of(outcome: ElicitationResult[StartTask]) -> str | None:

@@ -48,7 +48,7 @@ from .common import (
     tool_error,
     wait_for,
 )
-from .confirm import StartTask, confirmation, refusal_of, skipped_for_a_reuse
+from .confirm import StartTask, confirmation, refusal_of, reused_by
 
 log = logging.getLogger(__name__)
 
@@ -215,21 +215,17 @@ def register(server: MCPServer[AppState]) -> None:
         until = began + waiting + state.settings.answer_margin
         lead: str | None = None
         reused: Reused | None = None
-        accepted: Task | None = None
         warnings: list[str] = []
         estimate = await state.prices.estimate(inputs, state.owner)
-        entry = None if new_task else await same_inputs(state, inputs)
-        if entry is not None:
-            accepted = await reuse(state, entry, until - 1.0)
-            if accepted is not None:
-                lead, reused = reused_lead(entry), reused_from(entry)
-        if accepted is None and skipped_for_a_reuse(confirmed):
-            # The person was not asked because this task was to be returned again, and it has
-            # since ended without its image (stopped elsewhere): a new paid task needs a yes.
-            raise ToolError(
-                "The task already started with these inputs has ended without its image, so a new "
-                "paid task would start: call generate_image again to confirm it. Nothing was started."
-            )
+        # The confirmation already found (and checked with Wiro) a task to return again, or looked
+        # for none (no WIRO_CONFIRM): then it is looked for here. Never both, so a task it did not
+        # ask about because of a reuse is the task returned.
+        entry, accepted = reused_by(confirmed) or (None, None)
+        if entry is None and not new_task and state.settings.confirm_above is None:
+            entry = await same_inputs(state, inputs)
+            accepted = await reuse(state, entry, until - 1.0) if entry is not None else None
+        if entry is not None and accepted is not None:
+            lead, reused = reused_lead(entry), reused_from(entry)
         if accepted is None:
             with anyio.CancelScope(shield=True):
                 receipt, warnings = await start(state, inputs, until - 1.0, estimate)
