@@ -8,7 +8,6 @@ few variables any program needs), so "ready" means ready in the host.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -18,7 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from .console import say
-from .install import EMULATOR_ARGS, HOSTS, NAME, PACKAGE, TITLES, InstallError, host_file
+from .install import (
+    EMULATOR_ARGS,
+    HOSTS,
+    NAME,
+    PACKAGE,
+    TITLES,
+    InstallError,
+    host_file,
+    read_config,
+    servers_key,
+)
 
 READY, BAD_CONFIG = 0, 2
 # What a host passes to the servers it starts besides the entry's own variables, roughly: where
@@ -37,13 +46,8 @@ def installed_entry(
         path = config or (home or Path.home()) / ".claude.json"
     else:
         path = config or host_file(host, env=env, home=home, workspace=workspace)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return path, None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InstallError(f"{path} cannot be read as JSON ({exc})") from exc
-    servers = data.get("servers" if host == "vscode" else "mcpServers") if isinstance(data, dict) else None
+    data, _ = read_config(path)
+    servers = data.get(servers_key(host))
     entry = servers.get(NAME) if isinstance(servers, dict) else None
     return path, entry if isinstance(entry, dict) else None
 

@@ -135,7 +135,12 @@ def server_env(
     return env
 
 
-def _read(path: Path) -> tuple[dict[str, Any], str | None]:
+def servers_key(host: str) -> str:
+    """The key a host's file keeps its MCP servers under."""
+    return "servers" if host == "vscode" else "mcpServers"
+
+
+def read_config(path: Path) -> tuple[dict[str, Any], str | None]:
     """The file's settings and its text (None when there is no file)."""
     try:
         text = read_text(path)
@@ -160,7 +165,7 @@ def _read(path: Path) -> tuple[dict[str, Any], str | None]:
 
 def merged(host: str, data: dict[str, Any], entry: Entry, path: Path) -> dict[str, Any]:
     """``data`` with this server's entry in it, everything else as it was."""
-    key = "servers" if host == "vscode" else "mcpServers"
+    key = servers_key(host)
     servers = data.get(key, {})
     if not isinstance(servers, dict):
         raise InstallError(f'"{key}" in {path} is not a JSON object, so the file was left as it is')
@@ -192,20 +197,21 @@ def _shown(text: str, secrets: Mapping[str, str]) -> str:
 
 def install_json(
     host: str, path: Path, entry: Entry, *, dry_run: bool, secrets: Mapping[str, str]
-) -> tuple[int, bool]:
-    """Merge the entry into a JSON host's file: (0, whether the file changed)."""
-    data, old = _read(path)
+) -> tuple[bool, dict[str, Any]]:
+    """Merge the entry into a JSON host's file: whether the file changed, and the entry's env as
+    written (or as it would be, on a dry run)."""
+    data, old = read_config(path)
     new = merged(host, data, entry, path)
     text = json.dumps(new, indent=2, ensure_ascii=False) + "\n"
     title = TITLES[host]
-    written = new.get("servers" if host == "vscode" else "mcpServers", {}).get(NAME, {}).get("env", {})
+    written: dict[str, Any] = new[servers_key(host)][NAME]["env"]
     if dry_run:
         say(f"{title}: {path} would read (secrets shown as placeholders):")
         say(_shown(text, {**secrets, **{k: v for k, v in written.items() if k in SECRETS}}))
-        return 0, False
+        return False, written
     if new == data:
         say(f"{title}: {path} already has this entry; nothing changed.")
-        return 0, False
+        return False, written
     holds_key = host != "vscode" and "WIRO_API_KEY" in written
     try:
         backup = write(path, text, old, secret=holds_key)
@@ -213,13 +219,13 @@ def install_json(
         raise InstallError(str(exc)) from exc
     except OSError as exc:
         raise InstallError(f"{path} cannot be written ({exc.strerror or exc})") from exc
-    replaced = NAME in data.get("servers" if host == "vscode" else "mcpServers", {})
+    replaced = NAME in data.get(servers_key(host), {})
     say(f"{title}: {'replaced' if replaced else 'added'} the {NAME!r} server in {path}.")
     if "WIRO_API_KEY" in written and "WIRO_API_KEY" not in secrets and host != "vscode":
         say("  The key already in the entry was kept (set WIRO_API_KEY to write a new one).")
     if backup is not None:
         say(f"  The old file is kept as {backup}.")
-    return 0, True
+    return True, written
 
 
 def claude_code_command(entry: Entry, *, shown: bool) -> list[str]:
@@ -282,6 +288,7 @@ def run_install(
     entry: Entry | None = None
     secrets: dict[str, str] = {}
     changed = True
+    written: dict[str, Any] = {}
     try:
         entry = launch(find_uv(env), checkout_root(), emulator=emulator)
         secrets = {} if emulator else _secrets(host, env)
@@ -290,7 +297,7 @@ def run_install(
             return install_claude_code(entry, dry_run=dry_run, env=env)
         path = config or host_file(host, env=env, system=system, home=home, workspace=workspace)
         _check_host_folder(host, path, named=config is not None)
-        code, changed = install_json(host, path, entry, dry_run=dry_run, secrets=secrets)
+        changed, written = install_json(host, path, entry, dry_run=dry_run, secrets=secrets)
     except InstallError as exc:
         say(f"Nothing was installed: {exc}")
         if entry is not None and host != "claude-code":
@@ -302,7 +309,7 @@ def run_install(
             "  This entry runs on the built-in Wiro emulator: test pictures, nothing is paid, no key is "
             "needed. Run install again without --emulator to use Wiro."
         )
-    elif host != "vscode" and "WIRO_API_KEY" not in secrets and not _has_key(path, host):
+    elif host != "vscode" and "WIRO_API_KEY" not in written:
         say(
             "  No key was written (WIRO_API_KEY is not set here): the server will start, and ask for "
             "one on every call. Set WIRO_API_KEY (and WIRO_API_SECRET) and run this again, or try it "
@@ -312,7 +319,7 @@ def run_install(
         check = shlex.join(doctor_command(entry, host, config))
         restart = f"Restart {TITLES[host]} to load it. " if changed else ""
         say(f"{restart}To check the setup as {TITLES[host]} runs it: {check}")
-    return code
+    return 0
 
 
 def host_file(
@@ -341,14 +348,6 @@ def doctor_command(entry: Entry, host: str, config: Path | None) -> list[str]:
     args = entry.args[: -len(EMULATOR_ARGS)] if entry.emulator else entry.args
     named = ["--config", str(config)] if config is not None else []
     return [entry.command, *args, "doctor", "--host", host, *named]
-
-
-def _has_key(path: Path, host: str) -> bool:
-    with contextlib.suppress(InstallError):
-        data, _ = _read(path)
-        env = data.get("mcpServers", {}).get(NAME, {}).get("env", {})
-        return isinstance(env, dict) and bool(env.get("WIRO_API_KEY")) and host != "vscode"
-    return False
 
 
 def _check_host_folder(host: str, path: Path, *, named: bool) -> None:
