@@ -51,9 +51,14 @@ def test_demo_without_credentials_uses_the_emulator(tmp_path: Path) -> None:
     assert str(saved) in out.stdout
 
 
-def _demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(SCRIPT), "demo"], capture_output=True, text=True, timeout=120, env=_clean_env(**env), check=False
+        [str(SCRIPT), "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_clean_env(**env),
+        check=False,
     )
 
 
@@ -145,14 +150,7 @@ def test_emulator_subcommand_serves_until_stopped() -> None:
 
 
 def test_demo_that_could_not_save_the_image_says_so_and_fails(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [str(SCRIPT), "demo", "--out", "/proc/wiro-seedream-demo"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_clean_env(),
-        check=False,
-    )
+    out = _demo({}, "--out", "/proc/wiro-seedream-demo")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "The image was made but NOT saved in /proc/wiro-seedream-demo" in out.stdout
     assert "Open the saved file" not in out.stdout

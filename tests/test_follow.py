@@ -159,14 +159,16 @@ async def _cancel_midway(client: Client, server: EmulatorServer, status: str) ->
 
 
 KEPT = "the task keeps running on Wiro and is journaled"
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize(
+# Where a cancel finds the task, and the stop that would fit there.
+STAGES = pytest.mark.parametrize(
     ("timings", "seen", "endpoint"),
     [(QUEUED, "task_queue", "/Task/Cancel"), (RUNNING, "task_start", "/Task/Kill")],
     ids=["queued-cancel", "running-kill"],
 )
+
+
+@pytest.mark.anyio
+@STAGES
 async def test_a_cancelled_call_leaves_its_paid_task_running_and_the_retry_attaches(
     emulator_factory: Callable[..., EmulatorServer],
     caplog: pytest.LogCaptureFixture,
@@ -190,11 +192,7 @@ async def test_a_cancelled_call_leaves_its_paid_task_running_and_the_retry_attac
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("timings", "seen", "endpoint"),
-    [(QUEUED, "task_queue", "/Task/Cancel"), (RUNNING, "task_start", "/Task/Kill")],
-    ids=["queued-cancel", "running-kill"],
-)
+@STAGES
 async def test_with_stop_on_cancel_a_cancelled_call_stops_the_task(
     emulator_factory: Callable[..., EmulatorServer], timings: Timings, seen: str, endpoint: str
 ) -> None:
