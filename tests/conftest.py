@@ -1,6 +1,15 @@
 """Shared fixtures: a live emulator on 127.0.0.1 and MCP clients connected to the server."""
 
+# ruff: noqa: E402  (the collector is switched off before the imports)
+
 from __future__ import annotations
+
+import gc
+
+# The imports below and the test modules' own define the MCP SDK's two thousand models: with the
+# collector off while they are made and those objects frozen after (pytest_collection_finish),
+# each worker starts sooner and no later collection walks them again (as the server does).
+gc.disable()
 
 import json
 import os
@@ -26,6 +35,16 @@ FIXTURES = Path(__file__).parent / "fixtures"
 TOOL_NAMES = ["generate_image", "get_task", "kill_task", "cancel_task", "list_tasks", "estimate_cost"]
 API_KEY = "test-key-0123456789"
 API_SECRET = "test-secret-abcdefghij"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if session.config.pluginmanager.hasplugin("dsession"):  # xdist's controller collects nothing
+        gc.enable()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.freeze()
+    gc.enable()
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
