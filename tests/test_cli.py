@@ -5,11 +5,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
 
 from wiro_seedream_mcp import __version__
+from wiro_seedream_mcp.demo import run_demo
 from wiro_seedream_mcp.emulator import EmulatorServer
 from wiro_seedream_mcp.emulator.pictures import png_size
 
@@ -51,22 +54,33 @@ def test_demo_without_credentials_uses_the_emulator(tmp_path: Path) -> None:
     assert str(saved) in out.stdout
 
 
-def _demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(SCRIPT), "demo", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_clean_env(**env),
-        check=False,
-    )
+@pytest.fixture
+def demo(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Demo:
+    """``demo`` in this process with exactly the given WIRO_ settings (the test above runs the real
+    command): what it prints and its exit code. The server it talks to is still a child process."""
+
+    def run(env: dict[str, str], out: str | None = None) -> subprocess.CompletedProcess[str]:
+        with monkeypatch.context() as patched:
+            for name in [name for name in os.environ if name.startswith("WIRO_")]:
+                patched.delenv(name)
+            for name, value in env.items():
+                patched.setenv(name, value)
+            capsys.readouterr()
+            code = run_demo(prompt=None, size="1024x1024", out=out)
+            said = capsys.readouterr()
+        return subprocess.CompletedProcess(["demo"], code, said.out, said.err)
+
+    return run
+
+
+Demo = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def test_demo_on_a_local_api_says_so_and_keeps_its_tasks_out_of_the_journal(
-    emulator: EmulatorServer, tmp_path: Path
+    demo: Demo, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    out = _demo(
+    out = demo(
         {
             "WIRO_API_KEY": API_KEY,
             "WIRO_API_SECRET": API_SECRET,
@@ -83,8 +97,10 @@ def test_demo_on_a_local_api_says_so_and_keeps_its_tasks_out_of_the_journal(
     assert not state.exists(), "the demo's local task went into the real journal"
 
 
-def test_demo_with_a_refused_key_says_no_task_was_started(emulator: EmulatorServer, tmp_path: Path) -> None:
-    out = _demo(
+def test_demo_with_a_refused_key_says_no_task_was_started(
+    demo: Demo, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    out = demo(
         {
             "WIRO_API_KEY": "not-a-key",
             "WIRO_API_SECRET": "not-a-secret",
@@ -149,8 +165,8 @@ def test_emulator_subcommand_serves_until_stopped() -> None:
     assert "unset WIRO_API_SECRET" in stderr
 
 
-def test_demo_that_could_not_save_the_image_says_so_and_fails(tmp_path: Path) -> None:
-    out = _demo({}, "--out", "/proc/wiro-seedream-demo")
+def test_demo_that_could_not_save_the_image_says_so_and_fails(demo: Demo) -> None:
+    out = demo({}, out="/proc/wiro-seedream-demo")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "The image was made but NOT saved in /proc/wiro-seedream-demo" in out.stdout
     assert "Open the saved file" not in out.stdout

@@ -8,14 +8,15 @@ from collections.abc import Callable
 
 import pytest
 
-from wiro_seedream_mcp.doctor import BAD_CONFIG, NO_CREDENTIALS, READY, REFUSED, UNREACHABLE
+from wiro_seedream_mcp.doctor import BAD_CONFIG, NO_CREDENTIALS, READY, REFUSED, UNREACHABLE, run_doctor
 from wiro_seedream_mcp.emulator import EmulatorServer, Project
 
 from .conftest import API_KEY, API_SECRET
 from .rawstdio import SCRIPT
 
 
-def doctor(tmp_path: os.PathLike[str], **env: str) -> subprocess.CompletedProcess[str]:
+def doctor_command(tmp_path: os.PathLike[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """The real command, in a child process."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("WIRO_")}
     return subprocess.run(
         [str(SCRIPT), "doctor"],
@@ -27,8 +28,34 @@ def doctor(tmp_path: os.PathLike[str], **env: str) -> subprocess.CompletedProces
     )
 
 
-def test_accepted_keys(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
-    out = doctor(
+Doctor = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def doctor(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Doctor:
+    """The command's checks in this process, with exactly the given WIRO_ settings: what the
+    command prints and its exit code (the test above runs the real command once)."""
+
+    def run(tmp_path: os.PathLike[str], **env: str) -> subprocess.CompletedProcess[str]:
+        with monkeypatch.context() as patched:
+            for name in [name for name in os.environ if name.startswith("WIRO_")]:
+                patched.delenv(name)
+            for name, value in {"WIRO_STATE_DIR": str(tmp_path), **env}.items():
+                patched.setenv(name, value)
+            capsys.readouterr()
+            code = run_doctor()
+            out = capsys.readouterr()
+        return subprocess.CompletedProcess(["doctor"], code, out.out, out.err)
+
+    return run
+
+
+@pytest.mark.parametrize("where", ["command", "in-process"])
+def test_accepted_keys(
+    doctor: Doctor, emulator: EmulatorServer, tmp_path: os.PathLike[str], where: str
+) -> None:
+    check = doctor_command if where == "command" else doctor
+    out = check(
         tmp_path, WIRO_API_KEY=API_KEY, WIRO_API_SECRET=API_SECRET, WIRO_API_BASE_URL=emulator.base_url
     )
     assert out.returncode == READY, out.stdout
@@ -46,13 +73,15 @@ def test_accepted_keys(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> 
     assert emulator.emulator.count("/Task/Detail") == 1
 
 
-def test_project_that_needs_a_secret(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
+def test_project_that_needs_a_secret(
+    doctor: Doctor, emulator: EmulatorServer, tmp_path: os.PathLike[str]
+) -> None:
     out = doctor(tmp_path, WIRO_API_KEY=API_KEY, WIRO_API_BASE_URL=emulator.base_url)
     assert out.returncode == REFUSED
     assert "uses signature authentication. Set WIRO_API_SECRET" in out.stdout
 
 
-def test_wrong_secret(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
+def test_wrong_secret(doctor: Doctor, emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
     out = doctor(
         tmp_path, WIRO_API_KEY=API_KEY, WIRO_API_SECRET="not-it-0000", WIRO_API_BASE_URL=emulator.base_url
     )
@@ -62,7 +91,7 @@ def test_wrong_secret(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> N
 
 
 def test_key_only_project(
-    emulator_factory: Callable[..., EmulatorServer], tmp_path: os.PathLike[str]
+    doctor: Doctor, emulator_factory: Callable[..., EmulatorServer], tmp_path: os.PathLike[str]
 ) -> None:
     server = emulator_factory(project=Project(api_key="solo", api_secret=None))
     out = doctor(tmp_path, WIRO_API_KEY="solo", WIRO_API_BASE_URL=server.base_url)
@@ -70,14 +99,16 @@ def test_key_only_project(
     assert "accepted on a key-only request" in out.stdout
 
 
-def test_no_credentials(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
+def test_no_credentials(doctor: Doctor, emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
     out = doctor(tmp_path, WIRO_API_BASE_URL=emulator.base_url, WIRO_API_SECRET="${user_config.api_secret}")
     assert out.returncode == NO_CREDENTIALS
     assert "WIRO_API_KEY is not set" in out.stdout
     assert "left blank in the host" in out.stdout
 
 
-def test_no_key_and_no_network_names_the_missing_key_first(tmp_path: os.PathLike[str]) -> None:
+def test_no_key_and_no_network_names_the_missing_key_first(
+    doctor: Doctor, tmp_path: os.PathLike[str]
+) -> None:
     out = doctor(tmp_path, WIRO_API_BASE_URL="http://127.0.0.1:9/v1")
     assert out.returncode == NO_CREDENTIALS
     assert "credentials: WIRO_API_KEY is not set" in out.stdout
@@ -89,7 +120,7 @@ def test_no_key_and_no_network_names_the_missing_key_first(tmp_path: os.PathLike
 
 
 def test_an_output_folder_that_cannot_be_written_is_not_ready(
-    emulator: EmulatorServer, tmp_path: os.PathLike[str]
+    doctor: Doctor, emulator: EmulatorServer, tmp_path: os.PathLike[str]
 ) -> None:
     from pathlib import Path
 
@@ -107,7 +138,9 @@ def test_an_output_folder_that_cannot_be_written_is_not_ready(
     assert "Ready:" not in out.stdout
 
 
-def test_doctor_creates_no_folder(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
+def test_doctor_creates_no_folder(
+    doctor: Doctor, emulator: EmulatorServer, tmp_path: os.PathLike[str]
+) -> None:
     from pathlib import Path
 
     wanted = Path(tmp_path) / "pictures" / "seedream"
@@ -125,7 +158,7 @@ def test_doctor_creates_no_folder(emulator: EmulatorServer, tmp_path: os.PathLik
 
 @pytest.mark.parametrize(("wait", "warned"), [("50", False), ("70", True)])
 def test_a_wait_longer_than_claude_desktop_allows_is_pointed_out(
-    emulator: EmulatorServer, tmp_path: os.PathLike[str], wait: str, warned: bool
+    doctor: Doctor, emulator: EmulatorServer, tmp_path: os.PathLike[str], wait: str, warned: bool
 ) -> None:
     out = doctor(
         tmp_path,
@@ -138,7 +171,9 @@ def test_a_wait_longer_than_claude_desktop_allows_is_pointed_out(
     assert ("Claude Desktop gives up on a call after about 60 s" in out.stdout) is warned
 
 
-def test_the_spend_settings_are_shown(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
+def test_the_spend_settings_are_shown(
+    doctor: Doctor, emulator: EmulatorServer, tmp_path: os.PathLike[str]
+) -> None:
     out = doctor(
         tmp_path,
         WIRO_API_KEY=API_KEY,
@@ -154,12 +189,12 @@ def test_the_spend_settings_are_shown(emulator: EmulatorServer, tmp_path: os.Pat
     assert "WIRO_CONFIRM       above $0.5" in out.stdout
 
 
-def test_a_one_character_value_is_one_character(tmp_path: os.PathLike[str]) -> None:
+def test_a_one_character_value_is_one_character(doctor: Doctor, tmp_path: os.PathLike[str]) -> None:
     out = doctor(tmp_path, WIRO_API_SECRET="x", WIRO_API_BASE_URL="http://127.0.0.1:9/v1")
     assert "set (1 character, not shown)" in out.stdout
 
 
-def test_unreachable(tmp_path: os.PathLike[str]) -> None:
+def test_unreachable(doctor: Doctor, tmp_path: os.PathLike[str]) -> None:
     out = doctor(tmp_path, WIRO_API_KEY="k", WIRO_API_BASE_URL="http://127.0.0.1:9/v1")
     assert out.returncode == UNREACHABLE
     assert "cannot be reached at http://127.0.0.1:9/v1" in out.stdout
@@ -168,14 +203,14 @@ def test_unreachable(tmp_path: os.PathLike[str]) -> None:
 @pytest.mark.parametrize(
     ("name", "value"), [("WIRO_WAIT_TIMEOUT", "soon"), ("WIRO_OUTPUT_DIR", "relative/dir")]
 )
-def test_invalid_setting(tmp_path: os.PathLike[str], name: str, value: str) -> None:
+def test_invalid_setting(doctor: Doctor, tmp_path: os.PathLike[str], name: str, value: str) -> None:
     out = doctor(tmp_path, **{name: value})
     assert out.returncode == BAD_CONFIG
     assert f"Invalid setting: {name}" in out.stdout
 
 
 def test_socket_switched_off_or_missing(
-    emulator_factory: Callable[..., EmulatorServer], tmp_path: os.PathLike[str]
+    doctor: Doctor, emulator_factory: Callable[..., EmulatorServer], tmp_path: os.PathLike[str]
 ) -> None:
     server = emulator_factory(socket=False)
     common = {"WIRO_API_KEY": API_KEY, "WIRO_API_SECRET": API_SECRET, "WIRO_API_BASE_URL": server.base_url}
@@ -187,7 +222,7 @@ def test_socket_switched_off_or_missing(
 
 
 def test_an_unusable_journal_is_reported_and_left_as_it_is(
-    emulator: EmulatorServer, tmp_path: os.PathLike[str]
+    doctor: Doctor, emulator: EmulatorServer, tmp_path: os.PathLike[str]
 ) -> None:
     from pathlib import Path
 
@@ -201,7 +236,7 @@ def test_an_unusable_journal_is_reported_and_left_as_it_is(
 
 
 def test_a_folder_that_cannot_be_made_is_not_ready(
-    emulator: EmulatorServer, tmp_path: os.PathLike[str]
+    doctor: Doctor, emulator: EmulatorServer, tmp_path: os.PathLike[str]
 ) -> None:
     # /proc takes no new folders, whatever the permission bits say; saving there would fail.
     out = doctor(
@@ -216,7 +251,9 @@ def test_a_folder_that_cannot_be_made_is_not_ready(
     assert "Ready:" not in out.stdout
 
 
-def test_each_problem_is_said_once(emulator: EmulatorServer, tmp_path: os.PathLike[str]) -> None:
+def test_each_problem_is_said_once(
+    doctor: Doctor, emulator: EmulatorServer, tmp_path: os.PathLike[str]
+) -> None:
     from pathlib import Path
 
     blocker = Path(tmp_path) / "a-file"

@@ -44,18 +44,6 @@ def text_of(result: Any) -> str:
     return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
-async def test_health_answers_without_asking_wiro(
-    serve: Serve, http_emulator: Callable[..., EmulatorServer]
-) -> None:
-    emulator = http_emulator()
-    server = serve(emulator)
-    before = len(emulator.emulator.requests)
-    answer = httpx.get(f"{server.origin}/healthz")
-    assert answer.status_code == 200
-    assert answer.json()["status"] == "ok"
-    assert len(emulator.emulator.requests) == before
-
-
 async def test_own_keys_pay_for_their_own_tasks_and_see_only_them(
     serve: Serve, http_emulator: Callable[..., EmulatorServer]
 ) -> None:
@@ -113,29 +101,6 @@ async def test_own_keys_pay_for_their_own_tasks_and_see_only_them(
     logged = server.logged()
     for secret in (API_KEY, API_SECRET, OTHER_KEY, OTHER_SECRET):
         assert secret not in logged
-
-
-async def test_a_request_without_a_key_is_refused_with_a_pointer_to_bearer(
-    serve: Serve, http_emulator: Callable[..., EmulatorServer]
-) -> None:
-    server = serve(http_emulator(), WIRO_HTTP_AUTH="key")
-    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-    for bearer in (None, "short", "two words"):
-        answer = post(server.url, listing, bearer)
-        assert answer.status_code == 401, bearer
-        assert answer.headers["www-authenticate"].startswith("Bearer ")
-        # No key and a wrong one are told apart, each with what to send.
-        said = answer.json()["error_description"]
-        assert ("no Wiro key was sent" in said) == (bearer is None), said
-        assert ("is not a Wiro API key" in said) == (bearer is not None), said
-        assert "Bearer KEY:SECRET" in said and "Bearer KEY:SECRET" in answer.headers["www-authenticate"]
-    # A well-formed key Wiro refuses: refused before anything runs, saying so, with no key in it.
-    answer = post(server.url, listing, "not-a-real-key-123")
-    assert answer.status_code == 401
-    assert "Wiro did not accept this key and secret" in answer.json()["error_description"]
-    assert "not-a-real-key-123" not in answer.text
-    # Callers bring the keys: the server's own missing key is no problem to warn about.
-    assert "WIRO_API_KEY is not set" not in server.logged()
 
 
 async def test_team_tokens_are_checked_for_issuer_audience_expiry_and_scope(
@@ -222,20 +187,25 @@ async def test_static_tokens_are_kept_hashed_and_name_their_user(
     assert alice_token not in server.logged()
 
 
-async def test_a_bad_host_gets_421_and_a_bad_origin_403(
+async def test_every_bind_answers_health_alone_and_guards_host_origin_and_body(
     serve: Serve, http_emulator: Callable[..., EmulatorServer]
 ) -> None:
-    server = serve(http_emulator())
+    """What every server has, whatever its callers: /healthz answers without asking Wiro, a
+    foreign Host gets 421 and a foreign Origin 403 (DNS rebinding), a body past the cap is refused
+    (413) before it is read whole, and a body nested past reason is a 400, not a crash."""
+    emulator = http_emulator()
+    server = serve(emulator, WIRO_HTTP_MAX_BODY="4096")
+    before = len(emulator.emulator.requests)
+    answer = httpx.get(f"{server.origin}/healthz")
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "ok"
+    assert len(emulator.emulator.requests) == before
+
     listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     assert post(server.url, listing, host="attacker.example").status_code == 421
     assert post(server.url, listing, origin="http://attacker.example").status_code == 403
     assert post(server.url, listing, origin=f"http://127.0.0.1:{server.port}").status_code == 200
 
-
-async def test_a_body_past_the_cap_is_refused_before_it_is_read_whole(
-    serve: Serve, http_emulator: Callable[..., EmulatorServer]
-) -> None:
-    server = serve(http_emulator(), WIRO_HTTP_MAX_BODY="4096")
     big = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -244,17 +214,13 @@ async def test_a_body_past_the_cap_is_refused_before_it_is_read_whole(
     }
     assert post(server.url, big).status_code == 413
 
-
-async def test_a_body_nested_past_reason_is_a_400_not_a_crash(
-    serve: Serve, http_emulator: Callable[..., EmulatorServer]
-) -> None:
-    server = serve(http_emulator(), WIRO_HTTP_AUTH="none")
     headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
-    for _ in range(2):
-        answer = httpx.post(server.url, content=b"[" * 100_000, headers=headers, timeout=30)
+    for _ in range(2):  # under the cap, and far deeper than any JSON reader recurses
+        answer = httpx.post(server.url, content=b"[" * 4000, headers=headers, timeout=30)
         assert answer.status_code == 400, answer.text
     assert "Traceback" not in server.logged()
     assert httpx.get(f"{server.origin}/healthz", timeout=5).status_code == 200
+    assert len(emulator.emulator.requests) == before
 
 
 def test_a_public_bind_without_auth_is_refused_before_it_listens() -> None:
@@ -394,18 +360,36 @@ async def test_a_strangers_refused_key_never_hides_the_price_from_the_owner(
     assert emulator.emulator.count(RUN_PATH) == 1
 
 
-async def test_the_key_alone_never_opens_its_owners_tasks(
+async def test_no_key_a_bad_key_or_the_key_alone_never_opens_its_owners_tasks(
     serve: Serve, http_emulator: Callable[..., EmulatorServer]
 ) -> None:
-    """The journal is found by the key, so the key alone must prove nothing: a wrong secret, or
+    """No key, or one that is not a key, is told what to send (401 with a pointer to Bearer). The
+    journal is found by the key, so the key alone must prove nothing: a wrong secret, or
     no secret on a project that signs, is refused (401) before anything is read, and Wiro is
     asked once per pair however many requests come."""
     emulator = http_emulator()
     server = serve(emulator, WIRO_HTTP_AUTH="key")
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    for bearer in (None, "short", "two words"):
+        answer = post(server.url, listing, bearer)
+        assert answer.status_code == 401, bearer
+        assert answer.headers["www-authenticate"].startswith("Bearer ")
+        # No key and a wrong one are told apart, each with what to send.
+        said = answer.json()["error_description"]
+        assert ("no Wiro key was sent" in said) == (bearer is None), said
+        assert ("is not a Wiro API key" in said) == (bearer is not None), said
+        assert "Bearer KEY:SECRET" in said and "Bearer KEY:SECRET" in answer.headers["www-authenticate"]
+    # A well-formed key Wiro refuses: refused before anything runs, saying so, with no key in it.
+    answer = post(server.url, listing, "not-a-real-key-123")
+    assert answer.status_code == 401
+    assert "Wiro did not accept this key and secret" in answer.json()["error_description"]
+    assert "not-a-real-key-123" not in answer.text
+    # Callers bring the keys: the server's own missing key is no problem to warn about.
+    assert "WIRO_API_KEY is not set" not in server.logged()
     async with remote(server.url, own_key()) as alice:
         made = await alice.call_tool("generate_image", {"prompt": "private", "wait": False})
     taskid = made.structured_content["taskid"]
-    listing = {
+    listing_tasks = {
         "jsonrpc": "2.0",
         "id": 1,
         "method": "tools/call",
@@ -417,7 +401,7 @@ async def test_the_key_alone_never_opens_its_owners_tasks(
 
     checks_before = details()
     for bearer in (f"{API_KEY}:wrong-secret-000", API_KEY, f"{API_KEY}:wrong-secret-000"):
-        answer = post(server.url, listing, bearer)
+        answer = post(server.url, listing_tasks, bearer)
         assert answer.status_code == 401, bearer
         assert taskid not in answer.text and "private" not in answer.text
     # One question to Wiro per distinct pair (the repeat is remembered), none for a good one again.
