@@ -39,7 +39,8 @@ async def echo(text: str) -> str:
 server.run("stdio")
 """
 
-# This server from the same launcher, with and without its MCP App: the only difference.
+# This server from the same launcher, with and without its MCP App: the only difference. Unlike
+# the command, this script imports with the collector on.
 SERVER = """
 import sys
 
@@ -121,6 +122,16 @@ async def time_start(command: str, args: list[str], env: dict[str, str]) -> floa
         return time.perf_counter() - began
 
 
+def cpu_to_exit(command: list[str], env: dict[str, str]) -> float:
+    """CPU seconds of a server started with stdin closed: its whole life, start to exit."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, env=env, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
 async def main() -> None:
     script = Path(sys.executable).parent / "wiro-seedream-mcp"
     with (
@@ -147,6 +158,23 @@ async def main() -> None:
     print(f"  this server without / with its app:    {plain:.3f} s / {app:.3f} s")
     print(f"  ratio to trivial: {mine / low:.2f}x   (added by this server: {mine - low:+.3f} s)")
     print(f"  app / no app: {app / plain:.3f}x   (added by the MCP App: {(app - plain) * 1000:+.1f} ms)")
+    # The command imports with the collector off and freezes what it made (cli.long_lived); the
+    # script builds the same server with the collector on.
+    print(
+        f"  the command / the same server from a script: {mine / app:.2f}x   ({(mine - app) * 1000:+.0f} ms)"
+    )
+    with tempfile.TemporaryDirectory() as state, tempfile.NamedTemporaryFile("w", suffix=".py") as server:
+        server.write(SERVER)
+        server.flush()
+        env = {**CACHED, "WIRO_API_KEY": "k", "WIRO_STATE_DIR": state, "WIRO_LOG_LEVEL": "WARNING"}
+        command, scripted = [], []
+        for _ in range(STARTS):  # interleaved
+            command.append(cpu_to_exit([str(script)], env))
+            scripted.append(cpu_to_exit([sys.executable, server.name, "app"], env))
+    cpu, cpu_scripted = statistics.median(command), statistics.median(scripted)
+    print(f"CPU from start to exit (stdin closed), median of {STARTS}")
+    print(f"  the command / the same server from a script: {cpu:.3f} s / {cpu_scripted:.3f} s")
+    print(f"  ratio: {cpu / cpu_scripted:.2f}x")
 
     await app_parts()
 

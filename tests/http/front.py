@@ -1,7 +1,7 @@
 """A round-robin front for server replicas, as a load balancer stands before them: every request
 (not every connection) goes to the next replica, responses (SSE too) stream back as they come.
 
-Used by the replica tests and by ``bench/http.py``; it listens on 127.0.0.1 only.
+Used by the replica tests and by ``bench/replicas.py``; it listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Two replicas of ``serve --http`` on one PostgreSQL journal, behind a round-robin front, under
 many concurrent sessions from several people, against the emulator.
 
-Run with ``uv run python bench/http.py`` (``--sessions``, ``--users``, ``--job`` to change the
+Run with ``uv run python bench/replicas.py`` (``--sessions``, ``--users``, ``--job`` to change the
 load). PostgreSQL: the server ``WIRO_BENCH_POSTGRES_URL`` (or ``WIRO_TEST_POSTGRES_URL``) names,
 else a throwaway cluster this script starts from Debian's ``postgresql`` package.
 
