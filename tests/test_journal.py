@@ -6,6 +6,7 @@ without one they skip with one line. Two journal objects on one store stand for 
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,10 +16,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from wiro_seedream_mcp.journal import Journal, PostgresJournal, TaskJournal
+from wiro_seedream_mcp.journal import Journal, JournalUnavailableError, PostgresJournal, TaskJournal
 from wiro_seedream_mcp.wiro.models import Task
 
-from .postgres import fresh_database
+from .postgres import CuttableLink, fresh_database
 
 pytestmark = pytest.mark.anyio
 
@@ -175,3 +176,78 @@ async def test_an_expired_slot_no_longer_counts(journals: Opener) -> None:
     await anyio.sleep(0.01)
     assert await journal.take_slot("new", "alice", limit=1, ttl=60) is True
     assert await journal.take_slot("third", "alice", limit=1, ttl=60) is False
+
+
+async def test_writes_the_database_misses_are_kept_on_disk_and_written_when_it_is_back(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL gone between the budget's hold and Wiro's answer: the task's row, its owner, its
+    estimate and its later records are kept in an owner-only file and written, in order, the
+    moment the database answers; nothing ownerless is ever written, and the spend never counts
+    less than was reserved."""
+    async with fresh_database() as url:
+        link = CuttableLink(url)
+        journal = PostgresJournal(link.url(url), spool=tmp_path)
+        try:
+            since = time.time() - 60
+            assert await journal.hold("r1", "alice", 0.03, 1.0, since) is None
+            link.cut()
+            await journal.accepted(
+                "301", "tok-301", {"prompt": "kept"}, "alice", estimate=0.03, reservation="r1"
+            )
+            await journal.update(finished("301"))
+            [kept] = list(tmp_path.glob("journal-spool-*.jsonl"))
+            assert kept.stat().st_mode & 0o777 == 0o600
+            assert [line.count('"op"') for line in kept.read_text().splitlines()] == [1, 1]
+            said = " ".join(journal.warnings())
+            assert "2 write(s) are kept on this server" in said
+            with pytest.raises(JournalUnavailableError):
+                await journal.recent(10, "alice")
+            link.mend()
+            [entry] = await journal.recent(10, "alice")  # the kept writes go first
+            assert (entry.taskid, entry.owner, entry.done, entry.cost) == ("301", "alice", True, "0.03")
+            assert entry.parameters["prompt"] == "kept"
+            assert journal.warnings() == []
+            assert not kept.exists()  # all written: nothing left behind
+            spend = await journal.spend("alice", since)
+            assert spend.finished == pytest.approx(0.03)
+            assert spend.held == 0  # the reservation went with the task's row, in one transaction
+            assert await PostgresJournal(url).recent(10, "") == []  # no ownerless row
+        finally:
+            await journal.aclose()
+            link.close()
+
+
+async def test_a_process_that_died_with_kept_writes_has_them_written_by_the_next(tmp_path: Path) -> None:
+    async with fresh_database() as url:
+        link = CuttableLink(url)
+        first = PostgresJournal(link.url(url), spool=tmp_path)
+        await first.ready()
+        link.cut()
+        await first.accepted("401", "tok-401", {"prompt": "orphan"}, "bob", estimate=0.03)
+        assert len(first.spool) == 1
+        # The process dies: its file stays, its lock goes with it.
+        assert first.spool._fd is not None
+        os.close(first.spool._fd)
+        first.spool._fd = None
+        link.close()
+        second = PostgresJournal(url, spool=tmp_path)
+        try:
+            [entry] = await second.recent(10, "bob")
+            assert (entry.taskid, entry.owner) == ("401", "bob")
+            assert (await second.spend("bob", 0)).held == pytest.approx(0.03)  # its estimate counts
+            assert list(tmp_path.glob("journal-spool-*.jsonl")) == []
+        finally:
+            await second.aclose()
+
+
+async def test_an_update_never_makes_a_row_without_its_owner(journals: Opener) -> None:
+    journal = journals()
+    await journal.update(finished("501"))
+    assert await journal.get("501") is None
+    await journal.update(finished("501"), owner="carol")  # seen by whose task it is
+    entry = await journal.get("501", "carol")
+    assert entry is not None and entry.done
+    await journal.update(finished("501", "0.05"), owner="dave")  # a later look keeps the owner
+    assert (await journal.get("501", "carol")) is not None
+    assert await journal.get("501", "dave") is None

@@ -150,9 +150,17 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(taskid) DO UPDATE SET token = excluded.token, updated = excluded.updated
 """
 RELEASE = "DELETE FROM reservations WHERE id = ?"
+# A task's latest record. With an owner (the task was seen by whose it is): the row is made if the
+# journal did not have it yet; without, only an existing row is updated, so no row ever lacks
+# its owner. Both take the values of updated_values (and UPDATED the owner after them).
+REFRESHED = """
+UPDATE tasks SET token = CASE WHEN ?2 != '' THEN ?2 ELSE token END, updated = ?4, status = ?5,
+    done = ?6, succeeded = ?7, outputs = ?8, cost = ?9, error = ?10
+WHERE taskid = ?1
+"""
 UPDATED = """
-INSERT INTO tasks (taskid, token, created, updated, status, done, succeeded, outputs, cost, error)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO tasks (taskid, token, created, updated, status, done, succeeded, outputs, cost, error, owner)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(taskid) DO UPDATE SET
     token = CASE WHEN excluded.token != '' THEN excluded.token ELSE tasks.token END,
     updated = excluded.updated, status = excluded.status, done = excluded.done,

@@ -14,10 +14,12 @@ import anyio
 import httpx2 as httpx
 import pytest
 from mcp.types import TextContent
+from pydantic import SecretStr
 
+from wiro_seedream_mcp.config import signed_client
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.http import hash_token
-from wiro_seedream_mcp.wiro.seedream import RUN_PATH
+from wiro_seedream_mcp.wiro.seedream import RUN_PATH, SeedreamInputs
 
 from ..conftest import API_KEY, API_SECRET
 from ..waiting import until_async
@@ -409,3 +411,28 @@ async def test_no_key_a_bad_key_or_the_key_alone_never_opens_its_owners_tasks(
     async with remote(server.url, own_key()) as alice:
         listed = await alice.call_tool("list_tasks", {})
     assert [t["taskid"] for t in listed.structured_content["tasks"]] == [taskid]
+
+
+async def test_your_own_task_started_elsewhere_stays_yours(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    """A task started on the same key outside this server (the dashboard, a script): get_task with
+    that key finds it every time, the journal files it under that key's owner (never under
+    nobody), and another key is told it is not theirs."""
+    emulator = http_emulator()
+    server = serve(emulator, WIRO_HTTP_AUTH="key")
+    async with httpx.AsyncClient() as http:
+        client = signed_client(http, emulator.base_url, SecretStr(API_KEY), SecretStr(API_SECRET))
+        receipt = await client.run(SeedreamInputs(prompt="started elsewhere"))
+    taskid = receipt.taskid
+    async with remote(server.url, own_key()) as alice:
+        for _ in range(2):
+            looked = await alice.call_tool("get_task", {"taskid": taskid})
+            assert not looked.is_error, text_of(looked)
+            assert looked.structured_content["taskid"] == taskid
+        listed = await alice.call_tool("list_tasks", {})
+        assert taskid in [t["taskid"] for t in listed.structured_content["tasks"]]
+    async with remote(server.url, own_key(OTHER_KEY, OTHER_SECRET)) as bob:
+        refused = await bob.call_tool("get_task", {"taskid": taskid})
+        assert refused.is_error
+        assert "not one of yours" in text_of(refused)

@@ -9,13 +9,16 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import anyio
 import pytest
 from mcp.client.session import ClientRequestContext
 from mcp.types import ElicitRequestParams, ElicitResult
 
 from wiro_seedream_mcp.emulator import EmulatorServer
+from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
-from ..postgres import fresh_database
+from ..postgres import CuttableLink, fresh_database
+from ..waiting import until_async
 from .conftest import OTHER_KEY, OTHER_SECRET, RUN, HttpServer, own_key, remote
 from .front import RoundRobin
 from .test_remote import text_of
@@ -111,3 +114,48 @@ async def test_without_shared_keys_a_confirmation_that_lands_elsewhere_starts_no
                 outcome = exc
     assert isinstance(outcome, Exception) or outcome.is_error
     assert emulator.emulator.count(RUN) == 0
+
+
+async def test_a_database_gone_while_wiro_runs_the_task_loses_neither_its_owner_nor_its_cost(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    """PostgreSQL drops every connection after the budget's hold and before Run answers: the call
+    still answers, saying its journal writes are kept; once the database is back, the owner's
+    list_tasks has the task, and the budget (two tasks' worth) counts it: the third is refused."""
+    emulator = http_emulator()
+    async with fresh_database() as url:
+        link = CuttableLink(url)
+        try:
+            server = serve(
+                emulator, WIRO_HTTP_AUTH="key", WIRO_JOURNAL_URL=link.url(url), WIRO_BUDGET_USD="0.06"
+            )
+            emulator.emulator.inject(RUN_PATH, "slow", delay=1.0)
+            async with remote(server.url, own_key()) as alice, anyio.create_task_group() as tg:
+                answers: list[Any] = []
+
+                async def first() -> None:
+                    answers.append(await alice.call_tool("generate_image", {"prompt": "one", "wait": False}))
+
+                tg.start_soon(first)
+                await until_async(lambda: len(emulator.emulator.tasks) == 1)  # Run took effect
+                link.cut()
+                await until_async(lambda: bool(answers))
+            [made] = answers
+            assert not made.is_error, text_of(made)
+            [taskid] = emulator.emulator.tasks
+            assert made.structured_content["taskid"] == taskid
+            assert any("write(s) are kept on this server" in w for w in made.structured_content["warnings"])
+            link.mend()
+            async with remote(server.url, own_key()) as alice:
+                listed = await alice.call_tool("list_tasks", {})
+                assert [t["taskid"] for t in listed.structured_content["tasks"]] == [taskid], text_of(listed)
+                second = await alice.call_tool("generate_image", {"prompt": "two", "wait": False})
+                assert not second.is_error, text_of(second)
+                third = await alice.call_tool("generate_image", {"prompt": "three", "wait": False})
+                assert third.is_error
+                assert "WIRO_BUDGET_USD" in text_of(third)
+            async with remote(server.url, own_key(OTHER_KEY, OTHER_SECRET)) as bob:
+                assert (await bob.call_tool("list_tasks", {})).structured_content["tasks"] == []
+        finally:
+            link.close()
+    assert emulator.emulator.count(RUN) == 2

@@ -38,5 +38,5 @@ __all__ = [
 def open_journal(url: str | None, folder: Path | None) -> TaskJournal:
     """PostgreSQL when ``url`` is set (``WIRO_JOURNAL_URL``), else the SQLite file in ``folder``."""
     if url:
-        return PostgresJournal(url)
+        return PostgresJournal(url, spool=folder)
     return Journal(folder)

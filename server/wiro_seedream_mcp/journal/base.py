@@ -63,8 +63,9 @@ class TaskJournal(ABC):
         takes the place of the budget ``reservation`` made for it, in the same transaction."""
 
     @abstractmethod
-    async def update(self, task: Task, *, error: str | None = None) -> None:
-        """Store the task's latest Detail record (status, outputs, cost)."""
+    async def update(self, task: Task, *, error: str | None = None, owner: str | None = None) -> None:
+        """Store the task's latest Detail record (status, outputs, cost). A task the journal does not
+        have is recorded only with ``owner`` (it was seen by whose it is); no row is ever ownerless."""
 
     @abstractmethod
     async def saved(self, taskid: str, name: str, path: Path) -> None:

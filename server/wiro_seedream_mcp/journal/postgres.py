@@ -12,6 +12,7 @@ succeeds again; a read that fails raises :class:`JournalUnavailableError`.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -23,9 +24,11 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import anyio
 from pydantic import ValidationError
 
-from ..records import COLUMNS, JournalEntry, Spend, entry_of, updated_values
+from ..records import JournalEntry, Spend, entry_of, updated_values
 from ..wiro.models import Task
 from .base import RESERVATION_TTL, JournalUnavailableError, TaskJournal
+from .pgsql import COSTS, RESERVED, SCHEMA, SCHEMA_LOCK, SELECT, SPENT, apply
+from .spool import Spool
 
 if TYPE_CHECKING:
     import asyncpg
@@ -33,77 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    taskid TEXT PRIMARY KEY,
-    token TEXT NOT NULL DEFAULT '',
-    parameters TEXT NOT NULL DEFAULT '{}',
-    created DOUBLE PRECISION NOT NULL,
-    updated DOUBLE PRECISION NOT NULL,
-    status TEXT NOT NULL DEFAULT '',
-    done INTEGER NOT NULL DEFAULT 0,
-    succeeded INTEGER NOT NULL DEFAULT 0,
-    outputs TEXT NOT NULL DEFAULT '[]',
-    saved TEXT NOT NULL DEFAULT '{}',
-    cost TEXT,
-    error TEXT,
-    owner TEXT NOT NULL DEFAULT '',
-    estimate DOUBLE PRECISION
-);
-CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created DESC);
-CREATE INDEX IF NOT EXISTS tasks_owner_created ON tasks (owner, created DESC);
-CREATE INDEX IF NOT EXISTS tasks_token ON tasks (token);
-CREATE TABLE IF NOT EXISTS reservations (
-    id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    usd DOUBLE PRECISION NOT NULL,
-    created DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE IF NOT EXISTS slots (
-    id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    expires DOUBLE PRECISION NOT NULL
-);
-"""
-# Any constant: the lock that one replica holds while it creates the tables.
-_SCHEMA_LOCK = 7_311_946_205
-
-# Built from the constant column names, never from input.
-_SELECT = f"SELECT {', '.join(COLUMNS)}, cost, error, owner FROM tasks"  # noqa: S608
-_ACCEPTED = """
-INSERT INTO tasks (taskid, token, parameters, created, updated, status, owner, estimate)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (taskid) DO UPDATE SET token = excluded.token, updated = excluded.updated
-"""
-_UPDATED = """
-INSERT INTO tasks (taskid, token, created, updated, status, done, succeeded, outputs, cost, error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (taskid) DO UPDATE SET
-    token = CASE WHEN excluded.token != '' THEN excluded.token ELSE tasks.token END,
-    updated = excluded.updated, status = excluded.status, done = excluded.done,
-    succeeded = excluded.succeeded, outputs = excluded.outputs, cost = excluded.cost,
-    error = excluded.error
-"""
-_SAVED = """
-UPDATE tasks
-SET saved = (COALESCE(NULLIF(saved, ''), '{}')::jsonb || jsonb_build_object($2::text, $3::text))::text,
-    updated = $4
-WHERE taskid = $1
-"""
-_SPENT = """
-SELECT COALESCE(SUM(CASE WHEN done = 1 THEN CAST(COALESCE(cost, '0') AS DOUBLE PRECISION) ELSE 0 END), 0),
-       COALESCE(SUM(CASE WHEN done = 1 THEN 0
-                         ELSE GREATEST(COALESCE(estimate, 0), CAST(COALESCE(cost, '0') AS DOUBLE PRECISION))
-                    END), 0),
-       COALESCE(SUM(1 - done), 0)
-FROM tasks WHERE owner = $1 AND created >= $2
-"""
-_RESERVED = "SELECT COALESCE(SUM(usd), 0), COUNT(*) FROM reservations WHERE owner = $1 AND created >= $2"
-_COSTS = """
-SELECT created, CAST(COALESCE(cost, '0') AS DOUBLE PRECISION) FROM tasks
-WHERE owner = $1 AND created >= $2 AND done = 1
-"""
 
 
 def _shown(url: str) -> str:
@@ -142,13 +74,26 @@ READY_DEADLINE = 2.0
 class PostgresJournal(TaskJournal):
     advice = "The PostgreSQL database behind WIRO_JOURNAL_URL did not answer; try again shortly."
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, spool: Path | None = None) -> None:
+        """``spool``: the folder where writes the database did not take are kept (:mod:`.spool`)."""
         self.url = url
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         self._opening: anyio.Lock | None = None
-        self.write_problem: str | None = None
+        self._flushing: anyio.Lock | None = None
+        self.spool = Spool(spool)
         self.skipped_rows = 0
+
+    def warnings(self) -> list[str]:
+        found = super().warnings()
+        if self.spool.pending:
+            found.insert(
+                0,
+                f"the task journal {self.where} did not answer: {len(self.spool)} write(s) are kept on "
+                "this server and written when it answers again; until then list_tasks may not show "
+                "the newest tasks (keep the task ids from these answers)",
+            )
+        return found
 
     @property
     def where(self) -> str:
@@ -183,15 +128,16 @@ class PostgresJournal(TaskJournal):
                 )
                 try:
                     async with pool.acquire() as conn:
-                        await conn.execute(f"SELECT pg_advisory_lock({_SCHEMA_LOCK})")
+                        await conn.execute(f"SELECT pg_advisory_lock({SCHEMA_LOCK})")
                         try:
                             await conn.execute(SCHEMA)
                         finally:
-                            await conn.execute(f"SELECT pg_advisory_unlock({_SCHEMA_LOCK})")
+                            await conn.execute(f"SELECT pg_advisory_unlock({SCHEMA_LOCK})")
                 except BaseException:
                     await pool.close()
                     raise
                 self._pool = pool
+                self.spool.adopt()
             return self._pool
 
     async def _run(
@@ -208,21 +154,49 @@ class PostgresJournal(TaskJournal):
                     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", locked)
                 return await work(conn)
 
-    async def _write(
-        self, work: Callable[[asyncpg.Connection], Awaitable[Any]], *, alone: bool = True
-    ) -> None:
-        try:
-            await self._run(work, alone=alone)
-        except _errors() as exc:
-            self.write_problem = "the database did not take the write"
-            self._log_problem(exc)
-            return
-        self.write_problem = None
+    async def _write(self, item: dict[str, Any]) -> None:
+        """Write ``item`` (see :func:`apply`); when the database does not take it, keep it (and
+        every write after it, in order) until it does."""
+        if not self.spool.pending:
+            try:
+                await self._run(lambda conn: apply(conn, item), alone=True)
+            except _errors() as exc:
+                self._log_problem(exc)
+            else:
+                return
+        if self._flushing is None:
+            self._flushing = anyio.Lock()
+        async with self._flushing:
+            self.spool.keep(item)
+            await self._flush_locked()
+
+    async def flush(self) -> bool:
+        """Write what was kept, in order, as far as the database takes it; True when nothing is left."""
+        if not self.spool.pending:
+            return True
+        if self._flushing is None:
+            self._flushing = anyio.Lock()
+        async with self._flushing:
+            return await self._flush_locked()
+
+    async def _flush_locked(self) -> bool:
+        while self.spool.pending:
+            item = self.spool.pending[0]
+            try:  # every write can be made twice (a cancel between the write and done()) alike
+                await self._run(functools.partial(apply, item=item), alone=True)
+            except _errors() as exc:
+                self._log_problem(exc)
+                return False
+            self.spool.done()
+        return True
 
     async def _checked(
         self, work: Callable[[asyncpg.Connection], Awaitable[_T]], *, locked: str = "", alone: bool = False
     ) -> _T:
         try:
+            await self._connect()  # which takes over what a process that is gone kept
+            # What was kept goes first: a read then sees it, and the spend counts it.
+            await self.flush()
             return await self._run(work, locked=locked, alone=alone)
         except _errors() as exc:
             self._log_problem(exc)
@@ -248,34 +222,25 @@ class PostgresJournal(TaskJournal):
         estimate: float | None = None,
         reservation: str | None = None,
     ) -> None:
-        now = time.time()
+        await self._write(
+            {
+                "op": "accepted",
+                "values": [taskid, token, json.dumps(parameters), time.time(), owner, estimate],
+                "reservation": reservation,
+            }
+        )
 
-        async def write(conn: asyncpg.Connection) -> None:
-            await conn.execute(
-                _ACCEPTED, taskid, token, json.dumps(parameters), now, now, "task_queue", owner, estimate
-            )
-            if reservation is not None:
-                await conn.execute("DELETE FROM reservations WHERE id = $1", reservation)
-
-        await self._write(write, alone=reservation is None)
-
-    async def update(self, task: Task, *, error: str | None = None) -> None:
-        values = updated_values(task, error, time.time())
-
-        async def write(conn: asyncpg.Connection) -> None:
-            await conn.execute(_UPDATED, *values)
-
-        await self._write(write)
+    async def update(self, task: Task, *, error: str | None = None, owner: str | None = None) -> None:
+        await self._write(
+            {"op": "update", "values": list(updated_values(task, error, time.time())), "owner": owner}
+        )
 
     async def saved(self, taskid: str, name: str, path: Path) -> None:
-        async def write(conn: asyncpg.Connection) -> None:
-            await conn.execute(_SAVED, taskid, name, str(path), time.time())
-
-        await self._write(write)
+        await self._write({"op": "saved", "values": [taskid, name, str(path), time.time()]})
 
     async def _select(self, where: str, *parameters: Any) -> list[JournalEntry]:
         async def read(conn: asyncpg.Connection) -> list[Any]:
-            return list(await conn.fetch(f"{_SELECT} {where}", *parameters))
+            return list(await conn.fetch(f"{SELECT} {where}", *parameters))
 
         rows = await self._checked(read, alone=True)
         entries = []
@@ -314,8 +279,8 @@ class PostgresJournal(TaskJournal):
 
     @staticmethod
     async def _spend(conn: asyncpg.Connection, owner: str, since: float) -> Spend:
-        finished, running_cost, running = await conn.fetchrow(_SPENT, owner, since)
-        reserved, starting = await conn.fetchrow(_RESERVED, owner, time.time() - RESERVATION_TTL)
+        finished, running_cost, running = await conn.fetchrow(SPENT, owner, since)
+        reserved, starting = await conn.fetchrow(RESERVED, owner, time.time() - RESERVATION_TTL)
         return Spend(
             finished=float(finished),
             held=float(running_cost) + float(reserved),
@@ -346,14 +311,11 @@ class PostgresJournal(TaskJournal):
         return await self._checked(check_and_hold, locked=f"spend:{owner}")
 
     async def release(self, reservation: str) -> None:
-        async def write(conn: asyncpg.Connection) -> None:
-            await conn.execute("DELETE FROM reservations WHERE id = $1", reservation)
-
-        await self._write(write)
+        await self._write({"op": "release", "values": [reservation]})
 
     async def finished_costs(self, owner: str, since: float) -> list[tuple[float, float]]:
         async def read(conn: asyncpg.Connection) -> list[Any]:
-            return list(await conn.fetch(_COSTS, owner, since))
+            return list(await conn.fetch(COSTS, owner, since))
 
         return [(float(created), float(cost)) for created, cost in await self._checked(read, alone=True)]
 
@@ -374,12 +336,11 @@ class PostgresJournal(TaskJournal):
         return await self._checked(take, locked=f"slots:{owner}")
 
     async def free_slot(self, slot: str) -> None:
-        async def write(conn: asyncpg.Connection) -> None:
-            await conn.execute("DELETE FROM slots WHERE id = $1", slot)
-
-        await self._write(write)
+        await self._write({"op": "free_slot", "values": [slot]})
 
     async def aclose(self) -> None:
         if self._pool is not None:
+            await self.flush()
             pool, self._pool = self._pool, None
             await pool.close()
+        self.spool.close()

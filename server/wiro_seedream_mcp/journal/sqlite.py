@@ -36,6 +36,7 @@ from ..records import (
     COSTS,
     EXPIRE,
     FILE_NAME,
+    REFRESHED,
     RELEASE,
     RESERVE,
     SCHEMA,
@@ -268,12 +269,15 @@ class Journal(TaskJournal):
         except (sqlite3.Error, OSError) as exc:
             raise JournalUnavailableError(f"the task journal {self.where} cannot be written ({exc})") from exc
 
-    async def update(self, task: Task, *, error: str | None = None) -> None:
+    async def update(self, task: Task, *, error: str | None = None, owner: str | None = None) -> None:
         """Store the task's latest Detail record (status, outputs, cost)."""
         values = updated_values(task, error, time.time())
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(UPDATED, values)
+            if owner is None:
+                conn.execute(REFRESHED, values)
+            else:
+                conn.execute(UPDATED, (*values, owner))
 
         await self._write(write)
 

@@ -136,7 +136,8 @@ SAVE_GRACE = 5.0
 async def finished(state: AppState, task: Task, *, until: float, **options: Any) -> CallToolResult:
     """The result for a task that ended: journal it, deliver its images by ``until``, describe it.
     A call that ends while the images are delivered still saves them, within :data:`SAVE_GRACE`."""
-    await state.journal.update(task)
+    # Wiro answered for this caller's credentials (or the caller's own journaled task): theirs.
+    await state.journal.update(task, owner=state.owner)
     entry = await journal_entry(state.journal, task.id, owner=state.scope)
     try:
         delivered = await state.delivery.deliver(task, entry, until=until)

@@ -83,7 +83,7 @@ async def look_up(
     warnings = watcher.warnings if watcher is not None else []
     if task.done:
         return await finished(state, task, until=until, warnings=warnings)
-    await state.journal.update(task)
+    await state.journal.update(task, owner=state.owner)
     return task_result(task, next_step=pending_hint(task, state.settings, waited=wait), warnings=warnings)
 
 
