@@ -16,7 +16,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from wiro_seedream_mcp.journal import Journal, JournalUnavailableError, PostgresJournal, TaskJournal
+from wiro_seedream_mcp.journal import (
+    RESERVATION_TTL,
+    Journal,
+    JournalUnavailableError,
+    PostgresJournal,
+    TaskJournal,
+)
 from wiro_seedream_mcp.wiro.models import Task
 
 from .postgres import CuttableLink, fresh_database
@@ -122,6 +128,20 @@ async def test_the_spend_counts_finished_costs_running_estimates_and_reservation
     assert (await journal.spend("alice", since)).held == pytest.approx(0.04)
     costs = await journal.finished_costs("alice", since)
     assert [round(cost, 4) for _, cost in costs] == [0.05]
+
+
+async def test_a_reservation_outlives_any_run_and_then_lapses(
+    journals: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hold stands for a Run whose answer has not come back: a slow one, or one whose journal
+    write is kept for later, still counts a minute on; one left behind by a crash stops counting."""
+    journal = journals()
+    began = time.time()
+    assert await journal.hold("r1", "alice", 0.02, budget=1.0, since=began - 60) is None
+    monkeypatch.setattr(time, "time", lambda: began + 60)
+    assert (await journal.spend("alice", began - 60)).held == pytest.approx(0.02)
+    monkeypatch.setattr(time, "time", lambda: began + RESERVATION_TTL + 5)
+    assert (await journal.spend("alice", began - 60)).held == 0
 
 
 async def test_a_hold_past_the_budget_is_refused_with_the_spend_that_refused_it(journals: Opener) -> None:

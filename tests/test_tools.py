@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -12,6 +14,7 @@ from pydantic import SecretStr
 
 from wiro_seedream_mcp.config import Settings
 from wiro_seedream_mcp.emulator import ERROR_MARKER, FAIL_MARKER, EmulatorServer, Project, Timings
+from wiro_seedream_mcp.journal import Journal
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
 from .conftest import API_KEY, API_SECRET, TOOL_NAMES, connect, settings_for
@@ -316,22 +319,28 @@ async def test_get_task_unknown(emulator: EmulatorServer) -> None:
     assert "31337" in text_of(result)
 
 
-async def test_cancel_task_while_queued(emulator_factory: Callable[..., EmulatorServer]) -> None:
+async def test_cancel_task_while_queued(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
+) -> None:
     server = emulator_factory(timings=QUEUED)
-    async with connect(settings_for(server, wait_timeout=0)) as client:
+    settings = dataclasses.replace(settings_for(server, wait_timeout=0), state_dir=tmp_path)
+    async with connect(settings) as client:
         started = structured(await client.call_tool("generate_image", {"prompt": "x"}))
         result = await client.call_tool("cancel_task", {"taskid": started["taskid"]})
     assert not result.is_error
     assert structured(result)["status"] == "task_cancel"
     assert "Cancel requested" in text_of(result)
+    entry = await Journal(tmp_path).get(started["taskid"])
+    assert entry is not None and entry.status == "task_cancel"
     assert server.emulator.task_status(started["taskid"]) == "task_cancel"
 
 
 async def test_cancel_task_while_running_points_to_kill(
-    emulator_factory: Callable[..., EmulatorServer],
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
 ) -> None:
     server = emulator_factory(timings=RUNNING)
-    async with connect(settings_for(server, wait_timeout=0)) as client:
+    settings = dataclasses.replace(settings_for(server, wait_timeout=0), state_dir=tmp_path)
+    async with connect(settings) as client:
         started = structured(await client.call_tool("generate_image", {"prompt": "x"}))
         refused = await client.call_tool("cancel_task", {"taskid": started["taskid"]})
         killed = await client.call_tool("kill_task", {"socketaccesstoken": started["socketaccesstoken"]})
@@ -341,6 +350,9 @@ async def test_cancel_task_while_running_points_to_kill(
     assert not killed.is_error
     assert structured(killed)["status"] == "task_cancel"
     assert server.emulator.tasks[started["taskid"]].stopped == "kill"
+    # The journal has the task as the kill left it, for list_tasks and a restart.
+    entry = await Journal(tmp_path).get(started["taskid"])
+    assert entry is not None and entry.status == "task_cancel"
 
 
 async def test_missing_credentials(mode: str) -> None:

@@ -83,6 +83,10 @@ def test_the_allowed_sources() -> None:
     assert sources.allows("https://images.example.net/0.png")
     assert sources.allows("https://a.cdn.example.org/0.png")
     assert not sources.allows("https://cdn.example.org.evil.example/0.png")
+    # Lookalikes that only end with the name, without the dot before it.
+    assert not sources.allows("https://evilwiro.ai/0.png")
+    assert not sources.allows("https://evilcdn.example.org/0.png")
+    assert sources.allows("https://wiro.ai/0.png")
 
 
 async def test_a_redirect_off_the_allowed_hosts_is_not_followed(

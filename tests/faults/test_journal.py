@@ -7,6 +7,7 @@ old file is gone; a row that cannot be read is skipped with a warning.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from wiro_seedream_mcp.config import Settings
 from wiro_seedream_mcp.emulator import EmulatorServer
 from wiro_seedream_mcp.journal import FILE_NAME
+from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
 from ..conftest import settings_for
 from .conftest import call, make_read_only, text_of
@@ -96,6 +98,21 @@ async def test_a_read_only_journal_serves_what_it_has_and_says_it_records_nothin
     assert any("read-only" in w for w in later.structured_content["warnings"])
     assert [t["taskid"] for t in listed.structured_content["tasks"]] == [first.structured_content["taskid"]]
     assert "read-only" in text_of(listed)
+
+
+async def test_with_a_budget_a_journal_that_cannot_count_the_spend_starts_nothing(
+    emulator: EmulatorServer, read_only: Path
+) -> None:
+    """WIRO_BUDGET_USD is a promise: when the journal cannot hold the task's share of it, the task
+    is refused (nothing is paid), rather than started unchecked."""
+    settings = dataclasses.replace(in_folder(emulator, read_only), budget_usd=5.0)
+    first = await call(settings, "generate_image", {"prompt": "counted"})
+    assert not first.is_error
+    make_read_only(read_only)
+    refused = await call(settings, "generate_image", {"prompt": "cannot be counted"})
+    assert refused.is_error
+    assert "the spend limits cannot be counted, so nothing was started" in text_of(refused)
+    assert emulator.emulator.count(RUN_PATH) == 1
 
 
 async def test_an_unreadable_journal_folder_is_an_error_naming_the_file(tmp_path: Path) -> None:
