@@ -33,10 +33,11 @@ from .arguments import one_line, publish_nullable, unknown_argument, unset_blank
 from .cancels import CancelReasons
 from .catalog import register_catalog
 from .config import ConfigError, Settings
-from .journal import TaskJournal, open_journal
+from .journal import PostgresJournal, TaskJournal, open_journal
 from .state import AppState, Drain
 from .stdio import StdinLines, stop_on_signal
 from .tools import generate, listing, spend, tasks
+from .wiro.signing import share_nonces
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,9 @@ def build_server(
 
     url = settings.journal_url.get_secret_value() if settings.journal_url is not None else None
     journal = open_journal(url, settings.state_dir)
+    # Replicas sharing a journal on several machines share no nonce counter file: they take
+    # nonces in blocks from the journal instead.
+    share_nonces(journal.nonce_block if isinstance(journal, PostgresJournal) else None)
     cancels = CancelReasons()
     drain = drain or Drain()
 

@@ -1,4 +1,4 @@
-"""Row 7: two server processes on one key (a desktop app and an IDE) never share a nonce."""
+"""Two server processes on one key (a desktop app and an IDE, or replicas) never share a nonce."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from wiro_seedream_mcp.emulator import EmulatorServer
+from wiro_seedream_mcp.journal import PostgresJournal
+from wiro_seedream_mcp.wiro.signing import NonceSource, SharedNonces
 
 from ..conftest import API_KEY, API_SECRET
+from ..postgres import fresh_database
 
 NONCES = """
 import sys
@@ -71,3 +74,47 @@ async def test_two_servers_on_one_key_get_no_nonce_refused(emulator: EmulatorSer
     assert refused == []
     assert len(emulator.emulator.tasks) == 160
     assert not [r for r in emulator.emulator.requests if r.outcome == "unauthorized"]
+
+
+@pytest.mark.anyio
+async def test_replicas_sharing_a_postgresql_journal_share_no_nonce() -> None:
+    """Replicas on machines that share no temp folder (the documented Docker set-up) each count
+    alone, so two signing in the same millisecond would send the same nonce; with the journal in
+    PostgreSQL they take nonces in blocks from it, and never do."""
+    frozen = 1_767_000_000.0  # every request in the same millisecond, the worst case
+    first_local, second_local = NonceSource(clock=lambda: frozen), NonceSource(clock=lambda: frozen)
+    assert first_local() == second_local()  # counting alone collides
+    async with fresh_database() as url:
+        journals = [PostgresJournal(url), PostgresJournal(url)]
+        try:
+            sources = [
+                SharedNonces(journal.nonce_block, NonceSource(clock=lambda: frozen), clock=lambda: frozen)
+                for journal in journals
+            ]
+            seen: list[str] = []
+
+            async def sign(source: SharedNonces) -> None:
+                for _ in range(300):
+                    seen.append(await source.next())
+
+            async with anyio.create_task_group() as tg:
+                for source in sources:
+                    for _ in range(2):
+                        tg.start_soon(sign, source)
+        finally:
+            for journal in journals:
+                await journal.aclose()
+    assert len(seen) == 1200
+    assert len(set(seen)) == 1200
+    # Still millisecond times of about now, as Wiro's own clients send.
+    assert all(len(nonce) == 13 and int(nonce) > frozen * 1000 for nonce in seen)
+
+
+@pytest.mark.anyio
+async def test_a_shared_store_that_cannot_be_reached_leaves_signing_to_this_machine() -> None:
+    async def unreachable(size: int, now_ms: int) -> int:
+        raise OSError("connection refused")
+
+    local = NonceSource(clock=lambda: 1_767_000_000.0)
+    source = SharedNonces(unreachable, local, clock=lambda: 1_767_000_000.0)
+    assert [await source.next() for _ in range(3)] == ["1767000000000", "1767000000001", "1767000000002"]

@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS reservations (
     usd DOUBLE PRECISION NOT NULL,
     created DOUBLE PRECISION NOT NULL
 );
+CREATE TABLE IF NOT EXISTS nonces (
+    id INTEGER PRIMARY KEY,
+    mark BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS slots (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -45,6 +49,13 @@ CREATE TABLE IF NOT EXISTS slots (
 # Any constant: the lock that one replica holds while it creates the tables.
 SCHEMA_LOCK = 7_311_946_205
 
+# A block of nonces: the mark raised to at least now (ms), then by the block's size; the values up
+# to the new mark are the caller's alone.
+NONCE_BLOCK = """
+INSERT INTO nonces (id, mark) VALUES (1, $1::bigint + $2::bigint)
+ON CONFLICT (id) DO UPDATE SET mark = GREATEST(nonces.mark, $1::bigint) + $2::bigint
+RETURNING mark
+"""
 # Built from the constant column names, never from input.
 SELECT = f"SELECT {', '.join(COLUMNS)}, cost, error, owner FROM tasks"  # noqa: S608
 ACCEPTED = """

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from ..records import JournalEntry, Spend, entry_of, updated_values
 from ..wiro.models import Task
 from .base import RESERVATION_TTL, JournalUnavailableError, TaskJournal
-from .pgsql import COSTS, RESERVED, SCHEMA, SCHEMA_LOCK, SELECT, SPENT, apply
+from .pgsql import COSTS, NONCE_BLOCK, RESERVED, SCHEMA, SCHEMA_LOCK, SELECT, SPENT, apply
 from .spool import Spool
 
 if TYPE_CHECKING:
@@ -318,6 +318,13 @@ class PostgresJournal(TaskJournal):
             return list(await conn.fetch(COSTS, owner, since))
 
         return [(float(created), float(cost)) for created, cost in await self._checked(read, alone=True)]
+
+    # -- nonces shared by replicas ---------------------------------------------------------
+
+    async def nonce_block(self, size: int, now_ms: int) -> int:
+        """The top of ``size`` nonces no other replica gets (see :class:`..wiro.signing.SharedNonces`)."""
+        mark: int = await self._run(lambda conn: conn.fetchval(NONCE_BLOCK, now_ms, size), alone=True)
+        return mark
 
     # -- calls running at once -----------------------------------------------------------
 

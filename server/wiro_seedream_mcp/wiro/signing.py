@@ -29,9 +29,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from pathlib import Path
 
+import anyio
 import httpx2 as httpx
 from pydantic import SecretStr
 
@@ -143,9 +144,75 @@ class NonceSource:
             return str(candidate)
 
 
+class SharedNonces:
+    """Nonces from blocks of values that one store shared by every replica hands out in turn (the
+    PostgreSQL journal): replicas on machines that share no folder never sign with the same one.
+
+    ``allocate(size, now_ms)`` raises the store's mark to at least ``now_ms`` plus ``size`` and
+    returns it: the ``size`` values up to it are this process's alone. A block is used only while
+    the clock has not passed it, so nonces stay millisecond times of about now; when the store
+    cannot be reached, the local source signs (unique on this machine) and that is logged once.
+    """
+
+    BLOCK = 256
+
+    def __init__(
+        self,
+        allocate: Callable[[int, int], Awaitable[int]],
+        local: Callable[[], str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._allocate = allocate
+        self._local = local
+        self._clock = clock
+        self._next = 0
+        self._end = 0  # the block is [_next, _end)
+        self._lock: anyio.Lock | None = None
+        self._failing = False
+
+    def _take(self) -> str | None:
+        if self._next < self._end and self._end > int(self._clock() * 1000):
+            value, self._next = self._next, self._next + 1
+            return str(value)
+        return None
+
+    async def next(self) -> str:
+        if (value := self._take()) is not None:
+            return value
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            if (value := self._take()) is not None:
+                return value
+            try:
+                mark = await self._allocate(self.BLOCK, int(self._clock() * 1000))
+            except Exception as exc:  # any failure of the store: sign locally
+                if not self._failing:
+                    log.warning(
+                        "nonces cannot be shared with other replicas just now (%s): signing locally", exc
+                    )
+                self._failing = True
+                return self._local()
+            self._failing = False
+            self._next, self._end = mark - self.BLOCK + 1, mark + 1
+            value = self._take()
+            return value if value is not None else self._local()
+
+
 # One source for the process, shared with the other processes of this user: clients that share
 # a key must never share a nonce.
 _process_nonces = NonceSource(shared=shared_counter_path())
+
+
+class _Sharing:
+    """The shared source, when the journal is shared by replicas (see :func:`share_nonces`)."""
+
+    source: SharedNonces | None = None
+
+
+def share_nonces(allocate: Callable[[int, int], Awaitable[int]] | None) -> None:
+    """Sign with nonces from ``allocate`` (the shared journal's), or again locally with None."""
+    _Sharing.source = None if allocate is None else SharedNonces(allocate, _process_nonces)
 
 
 class WiroAuth(httpx.Auth):
@@ -180,4 +247,15 @@ class WiroAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers.update(self.headers())
+        yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        shared = _Sharing.source
+        if shared is None or self._api_secret is None or self._nonces is not _process_nonces:
+            request.headers.update(self.headers())
+        else:
+            nonce = await shared.next()
+            key = self._api_key.get_secret_value()
+            signed = signature(key, self._api_secret.get_secret_value(), nonce)
+            request.headers.update({"x-api-key": key, "x-nonce": nonce, "x-signature": signed})
         yield request
