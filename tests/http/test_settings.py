@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -206,3 +208,75 @@ async def test_health_says_not_ready_while_the_shared_journal_cannot_be_read(tmp
     drain.start()
     assert (await health(local, drain))[1]["status"] == "draining"
     local.close()
+
+
+async def test_keys_are_fetched_once_for_many_at_once_and_not_again_for_made_up_kids(issuer: Issuer) -> None:
+    import anyio
+    import jwt
+
+    http = HttpSettings.from_env({"WIRO_OAUTH_ISSUER": issuer.url, "WIRO_API_KEY": "team-key-123"})
+    verifier = TeamVerifier(http)
+    good = issuer.token("alice", audience=http.resource_url)
+    before = issuer.jwks_fetches
+    found: list[object] = []
+
+    async def verify(token: str) -> None:
+        found.append(await verifier.verify_token(token))
+
+    async with anyio.create_task_group() as tg:  # a cold cache, ten requests at once
+        for _ in range(10):
+            tg.start_soon(verify, good)
+    assert all(token is not None for token in found)
+    assert issuer.jwks_fetches - before == 1
+    # Thirty forged tokens naming keys nobody published: refused, with no fetch each.
+    for n in range(30):
+        forged = jwt.encode({"sub": "x"}, issuer.key, algorithm="RS256", headers={"kid": f"made-up-{n}"})
+        assert await verifier.verify_token(forged) is None
+    assert issuer.jwks_fetches - before == 1
+
+
+class _Publisher(BaseHTTPRequestHandler):
+    """A JWKS that never ends well: one byte a while (``/slow``) or megabytes (``/huge``)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.end_headers()
+        try:
+            self.wfile.write(b'{"keys": [' + b" " * 64)
+            for _ in range(200 if self.path == "/slow" else 0):
+                self.wfile.flush()
+                threading.Event().wait(0.1)
+                self.wfile.write(b" ")
+            if self.path == "/huge":
+                for _ in range(64):
+                    self.wfile.write(b" " * 65536)
+        except OSError:
+            return  # the server stopped reading: what it should do
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("kind", ["slow", "huge"])
+async def test_a_slow_or_huge_jwks_is_given_up_on(kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A JWKS trickled a byte at a time (20 s in all) is given up on at the fetch's deadline; one
+    past the size cap is not read on."""
+    import anyio
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Publisher)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        http = HttpSettings.from_env({"WIRO_OAUTH_ISSUER": base, "WIRO_OAUTH_JWKS_URL": f"{base}/{kind}"})
+        verifier = TeamVerifier(http)
+        verifier.JWKS_DEADLINE = 1.0
+        token = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJ4In0.c2ln"
+        with anyio.fail_after(8):  # the trickle alone would take 20 s
+            assert await verifier.verify_token(token) is None
+    finally:
+        server.shutdown()
+    said = caplog.text
+    assert "keys could not be fetched" in said
+    if kind == "huge":
+        assert f"more than {TeamVerifier.JWKS_MAX_BYTES} bytes" in said

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import math
 import re
@@ -13,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from ..config import ConfigError
 from .limits import send_error
@@ -128,11 +131,16 @@ class TeamVerifier:
     # JWKS are fetched again at most this often, also when a token names a key not seen yet.
     JWKS_TTL = 300.0
     JWKS_RETRY = 30.0
+    # One fetch (the issuer's metadata and its JWKS) gets this long and this many bytes a document:
+    # a slow or huge answer must not hold requests or fill the memory.
+    JWKS_DEADLINE = 5.0
+    JWKS_MAX_BYTES = 256 * 1024
 
     def __init__(self, settings: HttpSettings, http: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
         self._http = http
         self._keys = _Keys()
+        self._fetching: anyio.Lock | None = None
 
     def _static(self, token: str) -> AccessToken | None:
         from mcp.server.auth.provider import AccessToken
@@ -168,31 +176,62 @@ class TeamVerifier:
         issuer = (self.settings.issuer or "").rstrip("/")
         http = await self._client()
         for suffix in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
-            response = await http.get(issuer + suffix)
-            if response.status_code == 200:
-                uri = response.json().get("jwks_uri")
+            status, document = await self._get_json(http, issuer + suffix)
+            if status == 200 and isinstance(document, dict):
+                uri = document.get("jwks_uri")
                 if isinstance(uri, str) and uri:
                     return uri
         raise LookupError(f"the issuer {issuer} publishes no jwks_uri")
 
-    async def _signing_key(self, kid: str | None, *, refresh: bool) -> Any:
-        import jwt
+    async def _get_json(self, http: httpx.AsyncClient, url: str) -> tuple[int, Any]:
+        """A JSON document of at most :attr:`JWKS_MAX_BYTES`; ValueError past it."""
+        async with http.stream("GET", url) as response:
+            if response.status_code != 200:
+                return response.status_code, None
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > self.JWKS_MAX_BYTES:
+                    raise ValueError(f"{url} answered more than {self.JWKS_MAX_BYTES} bytes")
+        return 200, json.loads(body)
 
-        now = time.monotonic()
-        stale = now - self._keys.fetched > self.JWKS_TTL
-        if stale or (refresh and now - self._keys.fetched > self.JWKS_RETRY):
-            try:
-                http = await self._client()
-                response = await http.get(await self._jwks_url())
-                response.raise_for_status()
-                keys = jwt.PyJWKSet.from_dict(response.json())
-                self._keys = _Keys({k.key_id or "": k for k in keys.keys}, now)
-            except Exception as exc:  # any failure to fetch: the token cannot be checked now
-                log.warning("the OAuth issuer's keys could not be fetched: %s", exc)
-                self._keys.fetched = now - self.JWKS_TTL + self.JWKS_RETRY
+    def _due(self, now: float, refresh: bool) -> bool:
+        if now - self._keys.fetched > self.JWKS_TTL:
+            return True
+        # A key not seen yet: the issuer may have rotated, but forged tokens with made-up kids must
+        # not make a fetch each: at most one every JWKS_RETRY seconds.
+        return refresh and now - self._keys.fetched > self.JWKS_RETRY
+
+    async def _signing_key(self, kid: str | None, *, refresh: bool) -> Any:
+        if self._due(time.monotonic(), refresh):
+            if self._fetching is None:
+                self._fetching = anyio.Lock()
+            async with self._fetching:  # one fetch at a time; the others use what it found
+                now = time.monotonic()
+                if self._due(now, refresh):
+                    await self._fetch(now)
         if kid is None and len(self._keys.by_kid) == 1:
             return next(iter(self._keys.by_kid.values()))
         return self._keys.by_kid.get(kid or "")
+
+    async def _jwks(self) -> dict[str, Any]:
+        http = await self._client()
+        status, document = await self._get_json(http, await self._jwks_url())
+        if status != 200 or not isinstance(document, dict):
+            raise LookupError(f"the JWKS answered HTTP {status}")
+        return document
+
+    async def _fetch(self, now: float) -> None:
+        import jwt
+
+        try:
+            with anyio.fail_after(self.JWKS_DEADLINE):
+                document = await self._jwks()
+            keys = jwt.PyJWKSet.from_dict(document)
+            self._keys = _Keys({k.key_id or "": k for k in keys.keys}, now)
+        except Exception as exc:  # any failure to fetch: the token cannot be checked now
+            log.warning("the OAuth issuer's keys could not be fetched: %s", exc or type(exc).__name__)
+            self._keys.fetched = now - self.JWKS_TTL + self.JWKS_RETRY
 
     async def _jwt(self, token: str) -> AccessToken | None:
         import jwt
