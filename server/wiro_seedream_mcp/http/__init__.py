@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from .. import __version__
 from ..config import Settings
 from .auth import KeyVerifier, TeamVerifier, describe_token, hash_token, new_token, token_names
+from .guards import OncePerWhile, SessionLimit, guarded_protocol, raise_file_limit
 from .limits import RETRY_AFTER, CallLimit
 from .settings import HttpSettings, is_loopback
 
@@ -156,12 +157,19 @@ def build_app(settings: Settings, http: HttpSettings, drain: Drain | None = None
         max_request_body_size=http.max_body,
         transport_security=_transport_security(http),
         host=http.host,
+        session_idle_timeout=float(http.session_idle),
     )
     if http.mode == "key":
         from .auth import KeyHint
 
         app.user_middleware.insert(0, Middleware(KeyHint))
-    # Innermost, so the caller the auth middleware found is known.
+    # Inside the auth middleware, so the caller it found is known.
+    if not http.stateless:
+        app.user_middleware.append(
+            Middleware(
+                SessionLimit, settings=settings, limit=http.max_sessions, idle=float(http.session_idle)
+            )
+        )
     app.user_middleware.append(
         Middleware(
             CallLimit,
@@ -170,6 +178,7 @@ def build_app(settings: Settings, http: HttpSettings, drain: Drain | None = None
             limit=http.max_running,
             ttl=settings.wait_timeout + 120.0,
             max_body=http.max_body,
+            body_timeout=float(http.body_timeout),
         )
     )
     log.info(
@@ -213,10 +222,15 @@ def serve_http(settings: Settings, http: HttpSettings, sock: Any = None) -> None
             # killed by it (-15): a drained, orderly shutdown is a clean exit, status 0.
             self._captured_signals.clear()
 
+    raise_file_limit()
+    quiet = OncePerWhile()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(quiet)
     config = uvicorn.Config(
         app,
         host=http.host,
         port=http.port,
+        http=guarded_protocol(http.max_connections, float(http.head_timeout)),
         log_level="warning",
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
         timeout_keep_alive=KEEP_ALIVE,

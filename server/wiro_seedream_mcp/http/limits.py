@@ -30,7 +30,15 @@ class CallLimit:
     the journal (so across replicas); past it, 429 with ``Retry-After`` and nothing started."""
 
     def __init__(
-        self, app: ASGIApp, *, journal: TaskJournal, settings: Settings, limit: int, ttl: float, max_body: int
+        self,
+        app: ASGIApp,
+        *,
+        journal: TaskJournal,
+        settings: Settings,
+        limit: int,
+        ttl: float,
+        max_body: int,
+        body_timeout: float,
     ):
         self.app = app
         self.journal = journal
@@ -38,12 +46,20 @@ class CallLimit:
         self.limit = limit
         self.ttl = ttl
         self.max_body = max_body
+        # A body must arrive within this long: a client sending it a byte at a time holds nothing.
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
-        body, more = await _read(receive, self.max_body)
+        try:
+            with anyio.fail_after(self.body_timeout):
+                body, more = await _read(receive, self.max_body)
+        except TimeoutError:
+            late = f"the request body did not arrive within {self.body_timeout:g} s"
+            await send_error(send, 408, "request_timeout", late, [])
+            return
         replay = _replay(body, more, receive)
         if more or not _starts_a_task(body):
             await self.app(scope, replay, send)

@@ -22,6 +22,15 @@ DEFAULT_PORT = 8000
 # A tools/call with the longest prompt is a few KiB; nothing a client sends comes near this.
 DEFAULT_MAX_BODY = 256 * 1024
 DEFAULT_MAX_RUNNING = 4
+# Sessions one caller may hold open, and how long an unused one lives (the SDK's own default is
+# 30 minutes, long enough for one caller's abandoned sessions to pile up).
+DEFAULT_MAX_SESSIONS = 32
+DEFAULT_SESSION_IDLE = 600
+# A request's head must arrive this soon after the connection opens (or its last answer), its
+# body this soon after the head; past this many open connections a new one is refused.
+DEFAULT_HEAD_TIMEOUT = 10
+DEFAULT_BODY_TIMEOUT = 30
+DEFAULT_MAX_CONNECTIONS = 1000
 DEFAULT_SCOPE = "seedream"
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -83,6 +92,11 @@ class HttpSettings:
     allowed_origins: tuple[str, ...] = ()
     max_body: int = DEFAULT_MAX_BODY
     max_running: int = DEFAULT_MAX_RUNNING
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    session_idle: int = DEFAULT_SESSION_IDLE
+    head_timeout: int = DEFAULT_HEAD_TIMEOUT
+    body_timeout: int = DEFAULT_BODY_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     stateless: bool = False
     state_keys: tuple[SecretStr, ...] = field(default=(), repr=False)
 
@@ -150,6 +164,25 @@ class HttpSettings:
             ),
             max_running=_number(
                 "WIRO_HTTP_MAX_RUNNING", get("WIRO_HTTP_MAX_RUNNING"), DEFAULT_MAX_RUNNING, 1, 10_000
+            ),
+            max_sessions=_number(
+                "WIRO_HTTP_MAX_SESSIONS", get("WIRO_HTTP_MAX_SESSIONS"), DEFAULT_MAX_SESSIONS, 1, 10_000
+            ),
+            session_idle=_number(
+                "WIRO_HTTP_SESSION_IDLE", get("WIRO_HTTP_SESSION_IDLE"), DEFAULT_SESSION_IDLE, 10, 86_400
+            ),
+            head_timeout=_number(
+                "WIRO_HTTP_HEAD_TIMEOUT", get("WIRO_HTTP_HEAD_TIMEOUT"), DEFAULT_HEAD_TIMEOUT, 1, 600
+            ),
+            body_timeout=_number(
+                "WIRO_HTTP_BODY_TIMEOUT", get("WIRO_HTTP_BODY_TIMEOUT"), DEFAULT_BODY_TIMEOUT, 1, 3600
+            ),
+            max_connections=_number(
+                "WIRO_HTTP_MAX_CONNECTIONS",
+                get("WIRO_HTTP_MAX_CONNECTIONS"),
+                DEFAULT_MAX_CONNECTIONS,
+                8,
+                1_000_000,
             ),
             stateless=stateless or (get("WIRO_HTTP_STATELESS") or "").lower() in ("1", "true", "yes"),
             state_keys=keys,
