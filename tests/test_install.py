@@ -225,6 +225,7 @@ def test_claude_code_without_claude_prints_the_command(
 
 
 @pytest.mark.anyio
+@pytest.mark.child_process
 async def test_the_installed_claude_desktop_entry_starts_the_server(
     emulator: EmulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,8 +14,10 @@ journaled under its own owner hash and only that caller reaches them.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import anyio
@@ -100,6 +102,34 @@ def caller_of(settings: Settings, token: AccessToken | None) -> Caller:
     # The user is the token's subject only (verifiers refuse a token without one), never its
     # client_id: a client named like another user's subject must not reach that user's tasks.
     return Caller(owner=_hash(settings.base_url, team, issuer, token.subject or ""), scoped=True)
+
+
+@dataclass
+class CallSlot:
+    """One of a caller's slots for ``generate_image`` calls running at once (``serve --http``),
+    held in the journal. It is let go while the call waits for a person to confirm the task, so
+    that an unanswered question holds nothing, and taken again before the task starts."""
+
+    journal: TaskJournal
+    owner: str
+    limit: int
+    ttl: float
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    held: bool = False
+
+    async def take(self) -> bool:
+        self.held = await self.journal.take_slot(self.id, self.owner, self.limit, self.ttl)
+        return self.held
+
+    async def release(self) -> None:
+        if self.held:
+            self.held = False
+            with anyio.CancelScope(shield=True):
+                await self.journal.free_slot(self.id)
+
+
+# The slot of the request being handled, when the server counts them (set by the HTTP layer).
+call_slot: ContextVar[CallSlot | None] = ContextVar("call_slot", default=None)
 
 
 class Drain:

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import httpx2 as httpx
 import pytest
-from mcp.types import TextContent
+from mcp.types import ElicitRequestParams, ElicitResult, TextContent
 from pydantic import SecretStr
 
 from wiro_seedream_mcp.config import signed_client
@@ -436,3 +436,45 @@ async def test_your_own_task_started_elsewhere_stays_yours(
         refused = await bob.call_tool("get_task", {"taskid": taskid})
         assert refused.is_error
         assert "not one of yours" in text_of(refused)
+
+
+async def test_a_question_nobody_answers_holds_none_of_the_callers_running_slots(
+    serve: Serve, http_emulator: Callable[..., EmulatorServer]
+) -> None:
+    """WIRO_HTTP_MAX_RUNNING=1 and WIRO_CONFIRM=always: while one call waits for a person who does not
+    answer, the same caller's next call is asked, starts and runs; the first, confirmed while it
+    runs, finds the slot taken and starts nothing."""
+    emulator = http_emulator(SLOW)
+    server = serve(emulator, WIRO_HTTP_AUTH="key", WIRO_HTTP_MAX_RUNNING="1", WIRO_CONFIRM="always")
+    asked, answer = anyio.Event(), anyio.Event()
+
+    async def slow_person(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        asked.set()
+        await answer.wait()
+        return ElicitResult(action="accept", content={"start": True})
+
+    async def quick_person(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        return ElicitResult(action="accept", content={"start": True})
+
+    results: list[Any] = []
+    async with (
+        remote(server.url, own_key(), mode="legacy", elicitation_callback=slow_person) as first,
+        remote(server.url, own_key(), mode="legacy", elicitation_callback=quick_person) as second,
+        anyio.create_task_group() as tg,
+    ):
+
+        async def waiting() -> None:
+            results.append(await first.call_tool("generate_image", {"prompt": "unanswered", "wait": False}))
+
+        tg.start_soon(waiting)
+        await asked.wait()
+        # The second call is asked, starts, and keeps running (it waits for its image).
+        tg.start_soon(second.call_tool, "generate_image", {"prompt": "answered"})
+        await until_async(lambda: emulator.emulator.count(RUN) == 1)
+        answer.set()
+        await until_async(lambda: bool(results))
+        tg.cancel_scope.cancel()
+    [late] = results
+    assert late.is_error
+    assert "already has 1 generate_image call(s) running" in text_of(late)
+    assert emulator.emulator.count(RUN) == 1

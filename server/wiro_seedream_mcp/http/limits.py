@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from ..config import Settings
 from ..journal import JournalUnavailableError
-from ..state import caller_of
+from ..state import CallSlot, call_slot, caller_of
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -67,22 +66,21 @@ class CallLimit:
         user = scope.get("user")
         token = getattr(user, "access_token", None)
         owner = caller_of(self.settings, token).owner
-        slot = uuid.uuid4().hex
+        slot = CallSlot(self.journal, owner, self.limit, self.ttl)
         try:
-            taken = await self.journal.take_slot(slot, owner, self.limit, self.ttl)
+            taken = await slot.take()
         except JournalUnavailableError as exc:
             log.error("the call limit could not be counted: %s", exc)
             taken = True  # the journal is named in the answer; a paid call is not refused for it
-            slot = ""
         if not taken:
             await _refuse(send, self.limit)
             return
+        handed = call_slot.set(slot)
         try:
             await self.app(scope, replay, send)
         finally:
-            if slot:
-                with anyio.CancelScope(shield=True):
-                    await self.journal.free_slot(slot)
+            call_slot.reset(handed)
+            await slot.release()
 
 
 async def _read(receive: Receive, cap: int) -> tuple[bytes, bool]:

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 import anyio
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import Elicit
 from pydantic import BaseModel, Field, ValidationError
 
 from ..budget import today
 from ..journal import JournalEntry, JournalUnavailableError
-from ..state import AppState, state_of
+from ..state import AppState, call_slot, state_of
 from ..wiro.models import Task
 from ..wiro.seedream import SeedreamInputs
 from .common import reuse, same_inputs
@@ -93,6 +94,10 @@ async def confirmation(
             f"(it does not support elicitation); nothing was started. Set WIRO_CONFIRM=never{higher} "
             "where the server is started to allow it"
         )
+    # While the person thinks, the call holds none of the caller's running-call slots.
+    slot = call_slot.get()
+    if slot is not None:
+        await slot.release()
     shown = prompt if len(prompt) <= PROMPT_SHOWN else prompt[: PROMPT_SHOWN - 3] + "..."
     cost = f"about ${estimate.usd:.4g} ({estimate.basis})" if estimate.usd is not None else "not known"
     return Elicit(f"Start a paid Seedream task? Prompt: {shown!r}; size {size}; cost {cost}.", StartTask)
@@ -117,3 +122,23 @@ def refusal_of(outcome: ElicitationResult[StartTask]) -> str | None:
         return "The person did not confirm the task, so it was not started and nothing was paid."
     how = "declined" if outcome.action == "decline" else "cancelled"
     return f"The person {how} the confirmation, so the task was not started and nothing was paid."
+
+
+async def go_ahead(outcome: ElicitationResult[StartTask]) -> None:
+    """Raise the refusal when the task may not start; else take back the running-call slot let go
+    while the person was asked (refused when the caller's other calls took them all meanwhile)."""
+    refused = refusal_of(outcome)
+    if refused is not None:
+        raise ToolError(refused)
+    slot = call_slot.get()
+    if slot is None or slot.held:
+        return
+    try:
+        taken = await slot.take()
+    except JournalUnavailableError:
+        taken = True  # as when the call came in: a paid call is not refused for it
+    if not taken:
+        raise ToolError(
+            f"this caller already has {slot.limit} generate_image call(s) running, the most allowed "
+            "(WIRO_HTTP_MAX_RUNNING); nothing was started: try again when one ends"
+        )

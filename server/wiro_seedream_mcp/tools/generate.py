@@ -48,7 +48,7 @@ from .common import (
     tool_error,
     wait_for,
 )
-from .confirm import StartTask, confirmation, refusal_of, reused_by
+from .confirm import StartTask, confirmation, go_ahead, reused_by
 
 log = logging.getLogger(__name__)
 
@@ -207,9 +207,7 @@ def register(server: MCPServer[AppState]) -> None:
             raise ToolError(one_line(exc, SeedreamInputs.model_json_schema())) from exc
         state = state_of(ctx)
         client = state.client()
-        refused = refusal_of(confirmed)
-        if refused is not None:
-            raise ToolError(refused)
+        await go_ahead(confirmed)
         waiting = state.settings.wait_timeout if wait else 0.0
         began = anyio.current_time()
         until = began + waiting + state.settings.answer_margin
