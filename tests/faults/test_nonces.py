@@ -112,9 +112,25 @@ async def test_replicas_sharing_a_postgresql_journal_share_no_nonce() -> None:
 
 @pytest.mark.anyio
 async def test_a_shared_store_that_cannot_be_reached_leaves_signing_to_this_machine() -> None:
+    asked: list[int] = []
+
     async def unreachable(size: int, now_ms: int) -> int:
+        asked.append(size)
         raise OSError("connection refused")
 
     local = NonceSource(clock=lambda: 1_767_000_000.0)
     source = SharedNonces(unreachable, local, clock=lambda: 1_767_000_000.0)
     assert [await source.next() for _ in range(3)] == ["1767000000000", "1767000000001", "1767000000002"]
+    assert len(asked) == 1  # not asked again for every request while it is down
+
+
+@pytest.mark.anyio
+async def test_a_shared_store_that_hangs_holds_a_request_for_a_second_at_most() -> None:
+    async def hanging(size: int, now_ms: int) -> int:
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    source = SharedNonces(hanging, NonceSource(clock=lambda: 1_767_000_000.0), clock=lambda: 1_767_000_000.0)
+    source.DEADLINE = 0.2
+    with anyio.fail_after(5):
+        assert await source.next() == "1767000000000"

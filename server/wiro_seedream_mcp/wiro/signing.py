@@ -155,6 +155,10 @@ class SharedNonces:
     """
 
     BLOCK = 256
+    # A request is never held long for its nonce: the store gets this long, and after a failure
+    # it is asked again only after RETRY seconds (meanwhile this machine's counter signs).
+    DEADLINE = 1.0
+    RETRY = 5.0
 
     def __init__(
         self,
@@ -169,6 +173,7 @@ class SharedNonces:
         self._end = 0  # the block is [_next, _end)
         self._lock: anyio.Lock | None = None
         self._failing = False
+        self._retry_at = 0.0
 
     def _take(self) -> str | None:
         if self._next < self._end and self._end > int(self._clock() * 1000):
@@ -184,9 +189,13 @@ class SharedNonces:
         async with self._lock:
             if (value := self._take()) is not None:
                 return value
+            if time.monotonic() < self._retry_at:
+                return self._local()
             try:
-                mark = await self._allocate(self.BLOCK, int(self._clock() * 1000))
-            except Exception as exc:  # any failure of the store: sign locally
+                with anyio.fail_after(self.DEADLINE):
+                    mark = await self._allocate(self.BLOCK, int(self._clock() * 1000))
+            except Exception as exc:  # any failure of the store: sign locally, and ask it again later
+                self._retry_at = time.monotonic() + self.RETRY
                 if not self._failing:
                     log.warning(
                         "nonces cannot be shared with other replicas just now (%s): signing locally", exc
