@@ -32,16 +32,30 @@ def _closed_by_server(sock: socket.socket, within: float) -> bytes:
     return received
 
 
-def test_connections_that_never_finish_a_request_are_closed_and_a_flood_is_refused(
+def test_clients_that_hold_on_are_cut_off_and_a_flood_is_refused(
     serve: Serve, http_emulator: Callable[..., EmulatorServer]
 ) -> None:
-    server = serve(http_emulator(), WIRO_HTTP_HEAD_TIMEOUT="2", WIRO_HTTP_MAX_CONNECTIONS="16")
+    server = serve(
+        http_emulator(),
+        WIRO_HTTP_HEAD_TIMEOUT="2",
+        WIRO_HTTP_BODY_TIMEOUT="1",
+        WIRO_HTTP_MAX_CONNECTIONS="16",
+    )
     silent = socket.create_connection(("127.0.0.1", server.port))
     half = socket.create_connection(("127.0.0.1", server.port))
     half.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line
     for sock in (silent, half):
         with sock:
             assert _closed_by_server(sock, within=10) == b""
+    # A body that does not come: 408.
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(
+            b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            b'accept: application/json, text/event-stream\r\ncontent-length: 400\r\n\r\n{"jsonrpc"'
+        )
+        answer = _first_answer(sock, within=10)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b"did not arrive within 1 s" in answer
     # Past the cap, a connection is told so and closed at once; the server still answers after.
     held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(16)]
     try:
@@ -71,20 +85,6 @@ def test_a_flood_of_one_log_line_is_said_a_few_times_then_counted() -> None:
     later = record("socket.accept() out of system resource")
     assert quiet.filter(later)
     assert "997 more like it" in later.getMessage()
-
-
-def test_a_body_that_does_not_arrive_in_time_is_a_408(
-    serve: Serve, http_emulator: Callable[..., EmulatorServer]
-) -> None:
-    server = serve(http_emulator(), WIRO_HTTP_BODY_TIMEOUT="1")
-    with socket.create_connection(("127.0.0.1", server.port)) as sock:
-        sock.sendall(
-            b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-            b'accept: application/json, text/event-stream\r\ncontent-length: 400\r\n\r\n{"jsonrpc"'
-        )
-        answer = _first_answer(sock, within=10)
-    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
-    assert b"did not arrive within 1 s" in answer
 
 
 def _first_answer(sock: socket.socket, within: float) -> bytes:
