@@ -39,6 +39,12 @@ class RawServer:
         self.proc.stdin.flush()
         return self._next_id
 
+    def write_line(self, line: str) -> None:
+        """One line as it is, whatever it holds."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
     def initialize(self) -> dict[str, Any]:
         request = self.send(
             "initialize",

@@ -55,6 +55,20 @@ def test_stdout_is_json_rpc_only_and_secrets_stay_out_of_stderr(emulator: Emulat
     try:
         assert server.initialize()["result"]["serverInfo"]["name"] == "wiro-seedream"
         assert len(server.response(server.send("tools/list"))["result"]["tools"]) == 6
+        # Lines that are not messages are answered, not dropped, and the server keeps serving.
+        server.write_line("this is not json")
+        assert server.read()["error"]["code"] == -32700
+        server.write_line('[{"jsonrpc": "2.0", "id": 70, "method": "ping"}]')
+        batch = server.read()
+        assert (batch["id"], batch["error"]["code"]) == (None, -32600)
+        assert "batches" in batch["error"]["message"]
+        server.write_line('{"id": 71, "method": "ping"}')  # no "jsonrpc"
+        assert server.read()["error"] == {
+            "code": -32600,
+            "message": "Invalid Request: not a JSON-RPC 2.0 message",
+        }
+        server.write_line("")
+        assert server.response(server.send("ping"))["result"] == {}
         call = server.response(
             server.send("tools/call", {"name": "generate_image", "arguments": {"prompt": "x"}})
         )["result"]

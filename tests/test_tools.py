@@ -9,7 +9,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from mcp.types import CallToolResult, ResourceLink, TextContent
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, CallToolResult, ResourceLink, TextContent
 from pydantic import SecretStr
 
 from wiro_seedream_mcp.config import Settings
@@ -523,3 +524,14 @@ async def test_a_get_task_wait_that_ends_first_says_how_long_it_waited(
         looked = await client.call_tool("get_task", {"taskid": taskid, "wait": 0.2})
     assert "after waiting 0.2 s" in looked.structured_content["next"]
     assert f'taskid "{taskid}"' in looked.structured_content["next"]
+
+
+async def test_an_unknown_prompt_is_an_invalid_parameter_naming_the_prompts(
+    emulator: EmulatorServer, mode: str
+) -> None:
+    async with connect(settings_for(emulator), mode) as client:
+        with pytest.raises(MCPError) as raised:
+            await client.get_prompt("no-such-prompt")
+    assert raised.value.error.code == INVALID_PARAMS
+    assert "'no-such-prompt'" in raised.value.error.message
+    assert "seedream_ideas" in raised.value.error.message

@@ -17,8 +17,11 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPError
 from mcp.types import (
+    INVALID_PARAMS,
     CallToolResult,
+    GetPromptResult,
     Icon,
     ImageContent,
     InputRequiredResult,
@@ -78,6 +81,16 @@ class SeedreamServer(MCPServer[AppState]):
         if tool is not None:
             tool.parameters = publish_nullable(tool.parameters)
 
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Any = None
+    ) -> GetPromptResult | InputRequiredResult:
+        # An unknown name is an invalid parameter (-32602), as the spec has it, naming the prompts
+        # there are; the SDK would answer it as an internal error.
+        if self._prompt_manager.get_prompt(name) is None:
+            known = ", ".join(prompt.name for prompt in self._prompt_manager.list_prompts()) or "none"
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name!r} (the prompts are: {known})")
+        return await super().get_prompt(name, arguments, context)
+
     # Tools whose answers go to the MCP App's view, not to the model: not cut to the hosts' limit.
     for_view_only: frozenset[str] = frozenset()
     # The task journal its tools write to (set by build_server).
@@ -119,7 +132,9 @@ class SeedreamServer(MCPServer[AppState]):
         lowlevel = self._lowlevel_server
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_signal, tg.cancel_scope)
-            async with stdio_server(stdin=StdinLines()) as (read_stream, write_stream):  # type: ignore[arg-type]
+            lines = StdinLines()
+            async with stdio_server(stdin=lines) as (read_stream, write_stream):  # type: ignore[arg-type]
+                lines.answer_with(write_stream)
                 await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
             tg.cancel_scope.cancel()
 
