@@ -17,11 +17,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# This file's folder is first on the path when it runs as a script, and its name would shadow the
-# standard library's http package for everything imported after this.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
-ROOT = HERE.parent
+# The repository's root, for the test suite's round-robin front (tests/http/front.py).
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import argparse

@@ -10,7 +10,14 @@ from typing import Any
 import jsonschema
 import pytest
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, CallToolResult, ResourceLink, TextContent
+from mcp.types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    PromptReference,
+    ResourceLink,
+    ResourceTemplateReference,
+    TextContent,
+)
 from pydantic import SecretStr
 
 from wiro_seedream_mcp.config import Settings
@@ -535,3 +542,23 @@ async def test_an_unknown_prompt_is_an_invalid_parameter_naming_the_prompts(
     assert raised.value.error.code == INVALID_PARAMS
     assert "'no-such-prompt'" in raised.value.error.message
     assert "seedream_ideas" in raised.value.error.message
+
+
+async def test_completions_offer_the_callers_tasks_their_images_and_the_ideas(
+    emulator: EmulatorServer,
+) -> None:
+    async with connect(settings_for(emulator)) as client:
+        assert client.server_capabilities is not None
+        assert client.server_capabilities.completions is not None
+        first = structured(await client.call_tool("generate_image", {"prompt": "one"}))["taskid"]
+        second = structured(await client.call_tool("generate_image", {"prompt": "two"}))["taskid"]
+        task = ResourceTemplateReference(uri="wiro://tasks/{taskid}")
+        offered = (await client.complete(task, {"name": "taskid", "value": ""})).completion
+        assert offered.values[:2] == [second, first]  # newest first
+        narrowed = (await client.complete(task, {"name": "taskid", "value": first[:-1]})).completion
+        assert first in narrowed.values and all(v.startswith(first[:-1]) for v in narrowed.values)
+        output = ResourceTemplateReference(uri="wiro://tasks/{taskid}/outputs/{name}")
+        names = await client.complete(output, {"name": "name", "value": ""}, {"taskid": first})
+        assert names.completion.values == ["0.png"]
+        ideas = await client.complete(PromptReference(name="seedream_ideas"), {"name": "pick", "value": ""})
+        assert ideas.completion.values == ["1", "2", "3", "4", "5"]

@@ -35,6 +35,7 @@ from . import __version__
 from .arguments import one_line, publish_nullable, unknown_argument, unset_blanks
 from .cancels import CancelReasons
 from .catalog import register_catalog
+from .completions import register_completions
 from .config import ConfigError, Settings
 from .journal import PostgresJournal, TaskJournal, open_journal
 from .state import AppState, Drain
@@ -256,6 +257,7 @@ def build_server(
     listing.register(server)
     spend.register(server)
     register_catalog(server, journal, settings)
+    register_completions(server, journal, settings)
     if app:
         server.stamp(ui.VIEWED_TOOLS, ui.VIEW_META)
         server.for_view_only = ui.APP_TOOLS

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import httpx2 as httpx
 import pytest
-from mcp.types import ElicitRequestParams, ElicitResult, TextContent
+from mcp.types import ElicitRequestParams, ElicitResult, ResourceTemplateReference, TextContent
 from pydantic import SecretStr
 
 from wiro_seedream_mcp.config import signed_client
@@ -91,6 +91,10 @@ async def test_own_keys_pay_for_their_own_tasks_and_see_only_them(
             assert text_of(unknown) == same, (tool, text_of(unknown))
         resources = await bob.read_resource("wiro://tasks")
         assert taskid not in str(resources.contents[0])
+        offered = await bob.complete(
+            ResourceTemplateReference(uri="wiro://tasks/{taskid}"), {"name": "taskid", "value": ""}
+        )
+        assert taskid not in offered.completion.values
         with pytest.raises(Exception, match="not one of yours"):
             await bob.read_resource(f"wiro://tasks/{taskid}")
         with pytest.raises(Exception, match="not one of yours"):
