@@ -13,6 +13,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import (
     INVALID_PARAMS,
     CallToolResult,
+    LoggingMessageNotificationParams,
     PromptReference,
     ResourceLink,
     ResourceTemplateReference,
@@ -562,3 +563,28 @@ async def test_completions_offer_the_callers_tasks_their_images_and_the_ideas(
         assert names.completion.values == ["0.png"]
         ideas = await client.complete(PromptReference(name="seedream_ideas"), {"name": "pick", "value": ""})
         assert ideas.completion.values == ["1", "2", "3", "4", "5"]
+
+
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+async def test_a_client_that_sets_a_log_level_gets_each_tasks_lines(emulator: EmulatorServer) -> None:
+    lines: list[tuple[str, str]] = []
+
+    async def logged(params: LoggingMessageNotificationParams) -> None:
+        lines.append((params.level, str(params.data)))
+
+    async with connect(settings_for(emulator), "legacy", logging_callback=logged) as client:
+        assert client.server_capabilities is not None and client.server_capabilities.logging is not None
+        quiet = structured(await client.call_tool("generate_image", {"prompt": "unheard"}))["taskid"]
+        assert lines == []  # nothing unless asked for
+        await client.set_logging_level("debug")
+        taskid = structured(await client.call_tool("generate_image", {"prompt": "heard"}))["taskid"]
+        await client.set_logging_level("info")
+        again = structured(await client.call_tool("generate_image", {"prompt": "heard less"}))["taskid"]
+    said = [line for _, line in lines]
+    assert quiet not in " ".join(said)
+    assert f"task {taskid}: started (1024x1024)" in said
+    assert any(level == "debug" and line.startswith(f"task {taskid}: ") for level, line in lines)
+    assert ("info", f"task {taskid}: done (task_postprocess_end)") in lines
+    # At info, the stages (debug) are left out; the start and the end still come.
+    assert [level for level, line in lines if line.startswith(f"task {again}:")] == ["info", "info"]
+    assert API_KEY not in " ".join(said)

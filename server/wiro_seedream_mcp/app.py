@@ -26,6 +26,7 @@ from mcp.types import (
     ImageContent,
     InputRequiredResult,
     ResourceLink,
+    SetLevelRequestParams,
     TextContent,
     ToolAnnotations,
 )
@@ -40,6 +41,7 @@ from .config import ConfigError, Settings
 from .journal import PostgresJournal, TaskJournal, open_journal
 from .state import AppState, Drain
 from .stdio import StdinLines, stop_on_signal
+from .tasklog import ClientLog
 from .tools import generate, listing, spend, tasks
 from .wiro.signing import share_nonces
 
@@ -91,6 +93,11 @@ class SeedreamServer(MCPServer[AppState]):
             known = ", ".join(prompt.name for prompt in self._prompt_manager.list_prompts()) or "none"
             raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name!r} (the prompts are: {known})")
         return await super().get_prompt(name, arguments, context)
+
+    def serve_logging(self, client_log: ClientLog) -> None:
+        """Answer ``logging/setLevel`` (which declares the logging capability)."""
+        lowlevel = self._lowlevel_server
+        lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, client_log.set_level)
 
     # Tools whose answers go to the MCP App's view, not to the model: not cut to the hosts' limit.
     for_view_only: frozenset[str] = frozenset()
@@ -215,6 +222,7 @@ def build_server(
     share_nonces(journal.nonce_block if isinstance(journal, PostgresJournal) else None)
     cancels = CancelReasons()
     drain = drain or Drain()
+    client_log = ClientLog()
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -227,7 +235,14 @@ def build_server(
         elif problem is None and "token_verifier" not in options:
             # (Callers who bring their own keys over HTTP need none here.)
             log.warning("WIRO_API_KEY is not set: tools will answer with a configuration error")
-        state = AppState(settings=settings, journal=journal, problem=problem, cancels=cancels, drain=drain)
+        state = AppState(
+            settings=settings,
+            journal=journal,
+            problem=problem,
+            cancels=cancels,
+            drain=drain,
+            client_log=client_log,
+        )
         try:
             yield state
         finally:
@@ -258,6 +273,7 @@ def build_server(
     spend.register(server)
     register_catalog(server, journal, settings)
     register_completions(server, journal, settings)
+    server.serve_logging(client_log)
     if app:
         server.stamp(ui.VIEWED_TOOLS, ui.VIEW_META)
         server.for_view_only = ui.APP_TOOLS

@@ -34,6 +34,7 @@ from .config import Settings, signed_client, wiro_client
 from .delivery import Delivery
 from .journal import TaskJournal
 from .pricing import PriceBook
+from .tasklog import ClientLog
 from .wiro.client import WiroClient
 from .wiro.models import ToolRecord
 
@@ -165,6 +166,7 @@ class AppState:
     problem: str | None = None
     cancels: CancelReasons = field(default_factory=CancelReasons)
     drain: Drain = field(default_factory=Drain)
+    client_log: ClientLog = field(default_factory=ClientLog)
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
     _wiro: WiroClient | None = field(default=None, repr=False)
     _prices: PriceBook | None = field(default=None, repr=False)

@@ -45,6 +45,7 @@ def tool_error(exc: WiroError, action: str) -> ToolError:
 def follower(ctx: Context[AppState], state: AppState, task: Task) -> TaskFollower:
     async def progress(value: float, message: str) -> None:
         await ctx.report_progress(value, PROGRESS_TOTAL, message)
+        await state.client_log.say(ctx, "debug", f"task {task.id}: {message}")
 
     return TaskFollower(
         state.client(),
@@ -133,7 +134,9 @@ async def wait_for(state: AppState, watcher: TaskFollower, seconds: float) -> Ta
 SAVE_GRACE = 5.0
 
 
-async def finished(state: AppState, task: Task, *, until: float, **options: Any) -> CallToolResult:
+async def finished(
+    state: AppState, task: Task, *, until: float, ctx: Context[AppState] | None = None, **options: Any
+) -> CallToolResult:
     """The result for a task that ended: journal it, deliver its images by ``until``, describe it.
     A call that ends while the images are delivered still saves them, within :data:`SAVE_GRACE`."""
     # Wiro answered for this caller's credentials (or the caller's own journaled task): theirs.
@@ -154,7 +157,14 @@ async def finished(state: AppState, task: Task, *, until: float, **options: Any)
                     f"saved to {', '.join(paths)}" if paths else "it could not be saved in time",
                 )
         raise
-    return task_result(task, delivered=delivered, **options)
+    result = task_result(task, delivered=delivered, **options)
+    if task.succeeded:
+        await state.client_log.say(ctx, "info", f"task {task.id}: done ({task.status})")
+    else:
+        await state.client_log.say(ctx, "error", f"task {task.id}: ended without an image ({task.status})")
+    for warning in (result.structured_content or {}).get("warnings") or []:
+        await state.client_log.say(ctx, "warning", f"task {task.id}: {warning}")
+    return result
 
 
 async def reuse(state: AppState, entry: JournalEntry, until: float) -> Task | None:

@@ -230,9 +230,17 @@ def register(server: MCPServer[AppState]) -> None:
             accepted = Task(
                 id=receipt.taskid, socketaccesstoken=receipt.socketaccesstoken, status=TaskStatus.QUEUE
             )
+            await state.client_log.say(ctx, "info", f"task {accepted.id}: started ({inputs.size})")
         if accepted.done:
             return await finished(
-                state, accepted, until=until, lead=lead, warnings=warnings, estimate=estimate, reused=reused
+                state,
+                accepted,
+                until=until,
+                ctx=ctx,
+                lead=lead,
+                warnings=warnings,
+                estimate=estimate,
+                reused=reused,
             )
         watcher = follower(ctx, state, accepted)
         try:
@@ -278,6 +286,7 @@ def register(server: MCPServer[AppState]) -> None:
                 state,
                 task,
                 until=until,
+                ctx=ctx,
                 cancelled_is_error=True,
                 lead=lead,
                 warnings=warnings,

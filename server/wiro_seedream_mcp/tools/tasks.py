@@ -82,12 +82,13 @@ async def look_up(
         raise ToolError("Wiro gave no answer")
     warnings = watcher.warnings if watcher is not None else []
     if task.done:
-        return await finished(state, task, until=until, warnings=warnings)
+        return await finished(state, task, until=until, ctx=ctx, warnings=warnings)
     await state.journal.update(task, owner=state.owner)
     return task_result(task, next_step=pending_hint(task, state.settings, waited=wait), warnings=warnings)
 
 
 async def _stop(
+    ctx: Context[AppState],
     state: AppState,
     action: str,
     call: Awaitable[Task],
@@ -128,6 +129,7 @@ async def _stop(
             "may still run. Call get_task to see where it stands."
         )
     await state.journal.update(task)
+    await state.client_log.say(ctx, "info", f"task {task.id}: {action} requested ({task.status})")
     return task_result(task, lead=f"{action.capitalize()} requested.")
 
 
@@ -200,6 +202,7 @@ def register(server: MCPServer[AppState], wait_limit: float) -> None:
         state = state_of(ctx)
         await reach(state, taskid, socketaccesstoken)
         return await _stop(
+            ctx,
             state,
             "kill",
             state.client().kill(taskid=taskid, socketaccesstoken=socketaccesstoken),
@@ -228,6 +231,7 @@ def register(server: MCPServer[AppState], wait_limit: float) -> None:
         state = state_of(ctx)
         await reach(state, taskid)
         return await _stop(
+            ctx,
             state,
             "cancel",
             state.client().cancel(taskid=taskid),
