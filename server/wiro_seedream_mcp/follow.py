@@ -13,6 +13,8 @@ socket only says when to ask.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterator
@@ -95,6 +97,10 @@ def stage(status: str, percentage: float | None = None) -> tuple[float, str] | N
 
 
 def _percentage(message: Any) -> float | None:
+    if isinstance(message, str) and message.lstrip().startswith("{"):
+        # Progress sent as a JSON string rather than an object (as some of Wiro's clients see it).
+        with contextlib.suppress(ValueError):
+            message = json.loads(message)
     if isinstance(message, dict):
         message = message.get("percentage")
     try:

@@ -62,7 +62,8 @@ def from_price_list(tool: ToolRecord, inputs: SeedreamInputs) -> CostEstimate | 
     wire = inputs.to_wire()
     rules = sorted((r for r in tool.dynamicprice if _applies(r, wire)), key=lambda r: not r.inputs)
     for rule in rules:
-        price, method = float(rule.price), rule.priceMethod
+        # A price with no method is a price per request (Wiro's own Tool/List example has none).
+        price, method = float(rule.price), rule.priceMethod or "cpr"
         if method in ("cpr", "cpo"):  # one request, one output
             unit = "request" if method == "cpr" else "image"
             return CostEstimate(
