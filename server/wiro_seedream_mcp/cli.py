@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--api-secret", default=None, help="API secret of the emulated project")
     emu.add_argument("--key-only", action="store_true", help="emulate a key-only project (no signature)")
     emu.add_argument("--speed", type=float, default=1.0, help="time factor: 2 = twice as fast (default 1)")
+    emu.add_argument(
+        "--dialect",
+        choices=("reference", "docs"),
+        default="reference",
+        help="answer in the reference page's shapes (default) or in those Wiro's docs and SDKs show",
+    )
     emu.add_argument("--no-socket", action="store_true", help="refuse the task socket (clients must poll)")
     emu.add_argument(
         "--also",
@@ -306,6 +312,7 @@ def run_emulator(args: Any) -> None:
         _timings(args.speed),
         socket=not args.no_socket,
         others=others,
+        dialect=args.dialect,
     )
     url = f"http://{args.host}:{args.port}/v1"
     lines = [

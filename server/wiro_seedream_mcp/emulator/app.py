@@ -9,6 +9,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from . import dialect
 from .inputs import json_body
 from .pictures import PNG_SIGNATURE, declared_png
 from .project import WiroEmulator
@@ -58,7 +59,10 @@ def build_app(emulator: WiroEmulator) -> Starlette:
             answer = dispatch(request.path_params, json_body(headers, raw), base, key)
         except RefusedError as refused:
             record.outcome = "unauthorized" if refused.status == 401 else "refused"
-            return JSONResponse(refused.body, status_code=refused.status)
+            body = dialect.answer(refused.body) if emulator.dialect == dialect.DOCS else refused.body
+            return JSONResponse(body, status_code=refused.status)
+        if emulator.dialect == dialect.DOCS and "action" in request.path_params:
+            answer = dialect.answer(answer)
         record.outcome = "ok"
         if fault is None:
             return JSONResponse(answer)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from .dialect import REFERENCE
 from .inputs import validate_inputs
 from .pictures import gradient_png
 from .prices import charge, tool_record
@@ -44,6 +45,7 @@ class WiroEmulator:
         socket: bool = True,
         clock: Callable[[], float] = time.monotonic,
         others: Sequence[Project] = (),
+        dialect: str = REFERENCE,
     ) -> None:
         self.project = project or Project()
         # More projects on the same emulator, each with its own key and its own tasks (callers
@@ -57,6 +59,8 @@ class WiroEmulator:
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
         self.socket_sessions = 0
+        # The shapes answers take: the reference page's, or the docs' and SDKs' (:mod:`.dialect`).
+        self.dialect = dialect
         self._seen_nonces: set[str] = set()
         # Pictures are drawn off the event loop while their task runs, as Wiro's workers do.
         self._painter = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wiro-emulator-png")
