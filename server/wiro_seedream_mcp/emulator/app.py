@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from . import dialect
+from .dialect import DOCS, answer_in_docs
 from .inputs import json_body
 from .pictures import PNG_SIGNATURE, declared_png
 from .project import WiroEmulator
@@ -59,10 +59,10 @@ def build_app(emulator: WiroEmulator) -> Starlette:
             answer = dispatch(request.path_params, json_body(headers, raw), base, key)
         except RefusedError as refused:
             record.outcome = "unauthorized" if refused.status == 401 else "refused"
-            body = dialect.answer(refused.body) if emulator.dialect == dialect.DOCS else refused.body
+            body = answer_in_docs(refused.body) if emulator.dialect == DOCS else refused.body
             return JSONResponse(body, status_code=refused.status)
-        if emulator.dialect == dialect.DOCS and "action" in request.path_params:
-            answer = dialect.answer(answer)
+        if emulator.dialect == DOCS and "action" in request.path_params:
+            answer = answer_in_docs(answer)
         record.outcome = "ok"
         if fault is None:
             return JSONResponse(answer)

@@ -26,7 +26,7 @@ DIALECTS = (REFERENCE, DOCS)
 GREETING = {"type": "connected", "version": "1.0"}
 
 
-def answer(body: dict[str, Any]) -> dict[str, Any]:
+def answer_in_docs(body: dict[str, Any]) -> dict[str, Any]:
     """A Detail, Kill or Cancel answer (or an error) as the docs show it."""
     shown = dict(body)
     if "total" in shown:

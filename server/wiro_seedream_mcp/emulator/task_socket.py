@@ -9,7 +9,7 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-from . import dialect
+from .dialect import DOCS, GREETING, interim_frames, progress_message
 from .reference import Status
 from .tasks import EmulatedTask
 
@@ -52,8 +52,8 @@ async def serve_socket(emulator: WiroEmulator, ws: WebSocket) -> None:
 
 async def _push_events(emulator: WiroEmulator, ws: WebSocket, base: str) -> None:
     """Send each status of the subscribed task as it happens, then close (Wiro's protocol)."""
-    if emulator.dialect == dialect.DOCS:
-        await ws.send_json(dialect.GREETING)
+    if emulator.dialect == DOCS:
+        await ws.send_json(GREETING)
     hello = await ws.receive_json()
     token = str(hello.get("tasktoken", "")) if isinstance(hello, dict) else ""
     task = next((t for t in emulator.tasks.values() if t.token == token), None)
@@ -96,9 +96,9 @@ async def _push_until_end(
             if percent > percent_sent:
                 percent_sent = percent
                 progress = {"percentage": str(percent), "stepCurrent": percent // 10, "stepTotal": 10}
-                if emulator.dialect == dialect.DOCS:
-                    await ws.send_json(_frame(task, Status.OUTPUT, dialect.progress_message(progress)))
-                    for frame in dialect.interim_frames(task.id, task.token, percent):
+                if emulator.dialect == DOCS:
+                    await ws.send_json(_frame(task, Status.OUTPUT, progress_message(progress)))
+                    for frame in interim_frames(task.id, task.token, percent):
                         await ws.send_json(frame)
                 else:
                     await ws.send_json(_frame(task, Status.OUTPUT, progress))
