@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from .. import __version__
 from ..config import Settings
 from .auth import KeyVerifier, TeamVerifier, describe_token, hash_token, new_token, token_names
+from .events import RETRY_MS, SessionEvents
 from .guards import OncePerWhile, SessionLimit, guarded_protocol, raise_file_limit
 from .limits import RETRY_AFTER, CallLimit
 from .settings import HttpSettings, is_loopback
@@ -158,6 +159,9 @@ def build_app(settings: Settings, http: HttpSettings, drain: Drain | None = None
         transport_security=_transport_security(http),
         host=http.host,
         session_idle_timeout=float(http.session_idle),
+        # Streams a client can resume after a dropped connection (sessions only: see .events).
+        event_store=None if http.stateless else SessionEvents(),
+        retry_interval=None if http.stateless else RETRY_MS,
     )
     if http.mode == "key":
         from .auth import KeyHint

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..state import caller_of
+from .events import EventScope, event_scope
 from .limits import RETRY_AFTER, send_error
 
 if TYPE_CHECKING:
@@ -110,11 +111,14 @@ class SessionLimit:
         self.limit = limit
         self.idle = idle
         self._sessions: dict[str, OrderedDict[str, float]] = {}
+        # Each session's events, for the streams a client resumes (:mod:`.events`).
+        self._scopes: dict[str, EventScope] = {}
 
     def _open(self, owner: str, now: float) -> OrderedDict[str, float]:
         sessions = self._sessions.setdefault(owner, OrderedDict())
         while sessions and next(iter(sessions.values())) < now - self.idle:
-            sessions.popitem(last=False)
+            ended, _ = sessions.popitem(last=False)
+            self._scopes.pop(ended, None)
         if not sessions:
             self._sessions.pop(owner, None)
         return sessions
@@ -130,12 +134,18 @@ class SessionLimit:
         now = time.monotonic()
         sessions = self._open(owner, now)
         if session:
+            events = self._scopes.get(session)
             if scope.get("method") == "DELETE":
                 sessions.pop(session, None)
+                self._scopes.pop(session, None)
             elif session in sessions:
                 sessions[session] = now
                 sessions.move_to_end(session)
-            await self.app(scope, receive, send)
+            handed = event_scope.set(events)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                event_scope.reset(handed)
             return
         if scope.get("method") == "POST" and len(sessions) >= self.limit:
             await send_error(
@@ -148,15 +158,22 @@ class SessionLimit:
             )
             return
 
+        events = EventScope()  # the session this request may open, and its tasks, store under it
+
         async def noted(message: Message) -> None:
             if message["type"] == "http.response.start":
                 for name, value in message.get("headers") or []:
                     if name.lower() == b"mcp-session-id":
                         opened = self._sessions.setdefault(owner, OrderedDict())
                         opened[value.decode("latin-1")] = time.monotonic()
+                        self._scopes[value.decode("latin-1")] = events
             await send(message)
 
-        await self.app(scope, receive, noted)
+        handed = event_scope.set(events)
+        try:
+            await self.app(scope, receive, noted)
+        finally:
+            event_scope.reset(handed)
 
 
 class OncePerWhile(logging.Filter):
