@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import jsonschema
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -17,10 +19,13 @@ from mcp.types import (
     PromptReference,
     ResourceLink,
     ResourceTemplateReference,
+    ResourceUpdatedNotification,
     TextContent,
+    TextResourceContents,
 )
 from pydantic import SecretStr
 
+from wiro_seedream_mcp import subscriptions
 from wiro_seedream_mcp.config import Settings
 from wiro_seedream_mcp.emulator import ERROR_MARKER, FAIL_MARKER, EmulatorServer, Project, Timings
 from wiro_seedream_mcp.journal import Journal
@@ -588,3 +593,41 @@ async def test_a_client_that_sets_a_log_level_gets_each_tasks_lines(emulator: Em
     # At info, the stages (debug) are left out; the start and the end still come.
     assert [level for level, line in lines if line.startswith(f"task {again}:")] == ["info", "info"]
     assert API_KEY not in " ".join(said)
+
+
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+async def test_a_subscriber_hears_of_a_task_no_call_follows_until_it_ends(
+    emulator_factory: Callable[..., EmulatorServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(subscriptions, "EVERY", 0.1)
+    server = emulator_factory(timings=Timings(queue=0.2, prepare=0.1, generate=0.5, postprocess=0.1))
+    heard: list[str] = []
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, ResourceUpdatedNotification):
+            heard.append(str(message.params.uri))
+
+    async with connect(settings_for(server), "legacy", message_handler=on_message) as client:
+        assert client.server_capabilities is not None and client.server_capabilities.resources is not None
+        assert client.server_capabilities.resources.subscribe is True
+        taskid = structured(await client.call_tool("generate_image", {"prompt": "watched", "wait": False}))[
+            "taskid"
+        ]
+        await client.subscribe_resource(f"wiro://tasks/{taskid}")
+        # Told as the task moves, and once it ended (no call is following it).
+        await until_async(lambda: server.emulator.task_status(taskid) == "task_postprocess_end")
+        await until_async(lambda: len(heard) >= 2)
+        entries: list[dict[str, object]] = []
+
+        async def look() -> None:
+            read = await client.read_resource(f"wiro://tasks/{taskid}")
+            [content] = read.contents
+            assert isinstance(content, TextResourceContents)
+            entries.append(json.loads(content.text))
+
+        await look()
+        with anyio.fail_after(15):
+            while not entries[-1]["done"]:
+                await until_async(lambda: len(heard) > len(entries))
+                await look()
+    assert set(heard) == {f"wiro://tasks/{taskid}"}

@@ -17,18 +17,22 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.stdio import stdio_server
+from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
     INVALID_PARAMS,
     CallToolResult,
+    EmptyResult,
     GetPromptResult,
     Icon,
     ImageContent,
     InputRequiredResult,
     ResourceLink,
     SetLevelRequestParams,
+    SubscribeRequestParams,
     TextContent,
     ToolAnnotations,
+    UnsubscribeRequestParams,
 )
 from pydantic import ValidationError
 
@@ -41,8 +45,10 @@ from .config import ConfigError, Settings
 from .journal import PostgresJournal, TaskJournal, open_journal
 from .state import AppState, Drain
 from .stdio import StdinLines, stop_on_signal
+from .subscriptions import TaskWatch, taskid_of
 from .tasklog import ClientLog
 from .tools import generate, listing, spend, tasks
+from .tools.common import journal_entry, reach
 from .wiro.signing import share_nonces
 
 log = logging.getLogger(__name__)
@@ -98,6 +104,29 @@ class SeedreamServer(MCPServer[AppState]):
         """Answer ``logging/setLevel`` (which declares the logging capability)."""
         lowlevel = self._lowlevel_server
         lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, client_log.set_level)
+
+    def serve_subscriptions(self, watch: TaskWatch) -> None:
+        """Answer ``resources/subscribe`` and ``resources/unsubscribe`` (which declares the
+        capability): task updates for the hosts that show tasks (:mod:`.subscriptions`)."""
+
+        async def subscribe(ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
+            uri, state = str(params.uri), ctx.lifespan_context
+            taskid = taskid_of(uri)
+            if taskid is not None:
+                await reach(state, taskid)  # another caller's task is not theirs to follow
+                watch.add(uri, ctx.session)
+                entry = await journal_entry(state.journal, taskid, owner=state.scope)
+                if entry is not None:
+                    watch.follow(entry.as_task())
+            return EmptyResult()
+
+        async def unsubscribe(ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
+            watch.remove(str(params.uri), ctx.session)
+            return EmptyResult()
+
+        lowlevel = self._lowlevel_server
+        lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
+        lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
 
     # Tools whose answers go to the MCP App's view, not to the model: not cut to the hosts' limit.
     for_view_only: frozenset[str] = frozenset()
@@ -223,6 +252,8 @@ def build_server(
     cancels = CancelReasons()
     drain = drain or Drain()
     client_log = ClientLog()
+    bus = InMemorySubscriptionBus()
+    watch = TaskWatch(bus)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -242,9 +273,15 @@ def build_server(
             cancels=cancels,
             drain=drain,
             client_log=client_log,
+            watch=watch,
         )
         try:
-            yield state
+            async with anyio.create_task_group() as background:
+                watch.start(background, state)
+                try:
+                    yield state
+                finally:
+                    background.cancel_scope.cancel()
         finally:
             await state.aclose()
 
@@ -264,6 +301,7 @@ def build_server(
         lifespan=lifespan,
         middleware=middleware,
         extensions=extensions,
+        subscriptions=bus,
         **options,
     )
     server.journal = journal
@@ -274,6 +312,7 @@ def build_server(
     register_catalog(server, journal, settings)
     register_completions(server, journal, settings)
     server.serve_logging(client_log)
+    server.serve_subscriptions(watch)
     if app:
         server.stamp(ui.VIEWED_TOOLS, ui.VIEW_META)
         server.for_view_only = ui.APP_TOOLS

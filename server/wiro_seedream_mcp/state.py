@@ -26,6 +26,7 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.subscriptions import InMemorySubscriptionBus
 from pydantic import SecretStr
 
 from . import __version__
@@ -34,6 +35,7 @@ from .config import Settings, signed_client, wiro_client
 from .delivery import Delivery
 from .journal import TaskJournal
 from .pricing import PriceBook
+from .subscriptions import TaskWatch
 from .tasklog import ClientLog
 from .wiro.client import WiroClient
 from .wiro.models import ToolRecord
@@ -167,6 +169,7 @@ class AppState:
     cancels: CancelReasons = field(default_factory=CancelReasons)
     drain: Drain = field(default_factory=Drain)
     client_log: ClientLog = field(default_factory=ClientLog)
+    watch: TaskWatch = field(default_factory=lambda: TaskWatch(InMemorySubscriptionBus()))
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
     _wiro: WiroClient | None = field(default=None, repr=False)
     _prices: PriceBook | None = field(default=None, repr=False)

@@ -43,9 +43,14 @@ def tool_error(exc: WiroError, action: str) -> ToolError:
 
 
 def follower(ctx: Context[AppState], state: AppState, task: Task) -> TaskFollower:
+    stage = [""]
+
     async def progress(value: float, message: str) -> None:
         await ctx.report_progress(value, PROGRESS_TOTAL, message)
         await state.client_log.say(ctx, "debug", f"task {task.id}: {message}")
+        if message.split(" ", 1)[0] != stage[0]:  # a new stage, not another percent
+            stage[0] = message.split(" ", 1)[0]
+            await state.watch.updated(task.id)
 
     return TaskFollower(
         state.client(),
@@ -157,6 +162,7 @@ async def finished(
                     f"saved to {', '.join(paths)}" if paths else "it could not be saved in time",
                 )
         raise
+    await state.watch.updated(task.id)
     result = task_result(task, delivered=delivered, **options)
     if task.succeeded:
         await state.client_log.say(ctx, "info", f"task {task.id}: done ({task.status})")

@@ -246,6 +246,7 @@ def register(server: MCPServer[AppState]) -> None:
         try:
             await anyio.lowlevel.checkpoint()  # a cancellation that came during Run lands here
             if not wait:
+                state.watch.follow(accepted)  # for whoever subscribes to it
                 return task_result(
                     accepted,
                     lead=lead or "Task started.",
@@ -293,6 +294,7 @@ def register(server: MCPServer[AppState]) -> None:
                 estimate=estimate,
                 reused=reused,
             )
+        state.watch.follow(task)
         return task_result(
             task,
             lead=lead,

@@ -84,6 +84,7 @@ async def look_up(
     if task.done:
         return await finished(state, task, until=until, ctx=ctx, warnings=warnings)
     await state.journal.update(task, owner=state.owner)
+    state.watch.follow(task)
     return task_result(task, next_step=pending_hint(task, state.settings, waited=wait), warnings=warnings)
 
 
