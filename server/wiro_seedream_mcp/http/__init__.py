@@ -171,7 +171,12 @@ def build_app(settings: Settings, http: HttpSettings, drain: Drain | None = None
     if not http.stateless:
         app.user_middleware.append(
             Middleware(
-                SessionLimit, settings=settings, limit=http.max_sessions, idle=float(http.session_idle)
+                SessionLimit,
+                settings=settings,
+                # Without auth (loopback only) every caller is the one person on the machine: the
+                # SDK's limit on all sessions applies, not a per-caller one.
+                limit=http.max_sessions if http.mode != "none" else None,
+                idle=float(http.session_idle),
             )
         )
     app.user_middleware.append(

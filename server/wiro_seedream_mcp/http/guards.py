@@ -105,7 +105,7 @@ class SessionLimit:
     answer that opened it until a DELETE ends it or no request has used it for ``idle`` seconds
     (the SDK closes it then too)."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, limit: int, idle: float) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings, limit: int | None, idle: float) -> None:
         self.app = app
         self.settings = settings
         self.limit = limit
@@ -147,7 +147,7 @@ class SessionLimit:
             finally:
                 event_scope.reset(handed)
             return
-        if scope.get("method") == "POST" and len(sessions) >= self.limit:
+        if scope.get("method") == "POST" and self.limit is not None and len(sessions) >= self.limit:
             await send_error(
                 send,
                 429,
