@@ -18,6 +18,7 @@ import anyio
 from anyio.abc import TaskGroup
 from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
 
+from .tasklog import client_of
 from .wiro.errors import WiroError
 from .wiro.models import Task
 
@@ -38,12 +39,6 @@ def taskid_of(uri: str) -> str | None:
         return None
     taskid = uri.removeprefix(PREFIX).split("/", 1)[0]
     return taskid or None
-
-
-def _client_of(session: Any) -> Any:
-    """The client's connection: the SDK makes a session object per request around it, and the
-    connection is what sends to the client later (and goes when the client does)."""
-    return getattr(session, "_connection", session)
 
 
 class TaskWatch:
@@ -107,9 +102,9 @@ class TaskWatch:
     # -- resources/subscribe and resources/unsubscribe (2025-11-25 and earlier) -----------
 
     def add(self, uri: str, session: Any) -> None:
-        self._subscribers.setdefault(uri, weakref.WeakSet()).add(_client_of(session))
+        self._subscribers.setdefault(uri, weakref.WeakSet()).add(client_of(session))
 
     def remove(self, uri: str, session: Any) -> None:
         subscribers = self._subscribers.get(uri)
         if subscribers is not None:
-            subscribers.discard(_client_of(session))
+            subscribers.discard(client_of(session))

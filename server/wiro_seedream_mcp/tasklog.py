@@ -29,7 +29,7 @@ LEVELS: tuple[LoggingLevel, ...] = (
 LOGGER = "wiro-seedream"
 
 
-def _client_of(session: Any) -> Any:
+def client_of(session: Any) -> Any:
     """What stays the same across one client's requests: the SDK makes a session object per
     request, around the client's connection."""
     return getattr(session, "_connection", session)
@@ -43,12 +43,12 @@ class ClientLog:
 
     async def set_level(self, ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
         """The ``logging/setLevel`` handler."""
-        self._levels[_client_of(ctx.session)] = params.level
+        self._levels[client_of(ctx.session)] = params.level
         return EmptyResult()
 
     def level_of(self, session: Any) -> LoggingLevel | None:
         try:
-            return self._levels.get(_client_of(session))
+            return self._levels.get(client_of(session))
         except TypeError:  # pragma: no cover - a client that cannot be weakly referenced
             return None
 
