@@ -12,13 +12,15 @@ import pytest
 from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
+from mcp.server.elicitation import AcceptedElicitation
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import SecretStr
 
 from wiro_seedream_mcp.config import Settings
 from wiro_seedream_mcp.journal import Journal, JournalEntry, JournalUnavailableError
-from wiro_seedream_mcp.state import OWN_KEY_ISSUER, AppState, caller_of
+from wiro_seedream_mcp.state import OWN_KEY_ISSUER, AppState, CallSlot, call_slot, caller_of
 from wiro_seedream_mcp.tools.common import reach
+from wiro_seedream_mcp.tools.confirm import StartTask, go_ahead
 
 pytestmark = pytest.mark.anyio
 
@@ -112,3 +114,38 @@ def test_the_caller_a_token_stands_for() -> None:
     assert carol.owner != caller_of(TEAM, key_token("daves-key-00000")).owner
     server = caller_of(TEAM, None)
     assert not server.scoped and not server.own_key
+
+
+def holding(slot: CallSlot) -> bool:
+    return slot.held
+
+
+async def test_a_call_asked_to_confirm_takes_its_running_slot_back_or_starts_nothing(tmp_path: Path) -> None:
+    """The slot let go while the person was asked is taken back before the task starts; when the
+    caller's other calls took every slot meanwhile, nothing starts, and the refusal says why."""
+    journal = Journal(tmp_path)
+    yes: AcceptedElicitation[StartTask] = AcceptedElicitation(data=StartTask(start=True))
+    slot = CallSlot(journal, "alice", limit=1, ttl=60)
+    handed = call_slot.set(slot)
+    try:
+        await go_ahead(yes)  # the slot is free: taken back
+        assert holding(slot)
+        await slot.release()
+        other = CallSlot(journal, "alice", limit=1, ttl=60)
+        assert await other.take()  # another call of alice's took the only slot meanwhile
+        with pytest.raises(ToolError) as refused:
+            await go_ahead(yes)
+        assert str(refused.value) == (
+            "this caller already has 1 generate_image call(s) running, the most allowed "
+            "(WIRO_HTTP_MAX_RUNNING); nothing was started: try again when one ends"
+        )
+        assert not holding(slot)
+        # Another caller's slots are theirs: bob's call goes ahead.
+        bob = CallSlot(journal, "bob", limit=1, ttl=60)
+        call_slot.set(bob)
+        await go_ahead(yes)
+        assert holding(bob)
+    finally:
+        call_slot.reset(handed)
+    with pytest.raises(ToolError, match="did not confirm"):
+        await go_ahead(AcceptedElicitation(data=StartTask(start=False)))
