@@ -19,9 +19,8 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from ..state import caller_of
 from .events import EventScope, event_scope
-from .limits import RETRY_AFTER, send_error
+from .limits import RETRY_AFTER, owner_in, send_error
 
 if TYPE_CHECKING:
     import asyncio
@@ -129,8 +128,7 @@ class SessionLimit:
             return
         headers = dict(scope.get("headers") or [])
         session = headers.get(b"mcp-session-id", b"").decode("latin-1")
-        token = getattr(scope.get("user"), "access_token", None)
-        owner = caller_of(self.settings, token).owner
+        owner = owner_in(self.settings, scope)
         now = time.monotonic()
         sessions = self._open(owner, now)
         if session:

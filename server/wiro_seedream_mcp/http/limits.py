@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ..config import Settings
-from ..journal import JournalUnavailableError
 from ..state import CallSlot, call_slot, caller_of
 
 if TYPE_CHECKING:
@@ -63,16 +62,8 @@ class CallLimit:
         if more or not _starts_a_task(body):
             await self.app(scope, replay, send)
             return
-        user = scope.get("user")
-        token = getattr(user, "access_token", None)
-        owner = caller_of(self.settings, token).owner
-        slot = CallSlot(self.journal, owner, self.limit, self.ttl)
-        try:
-            taken = await slot.take()
-        except JournalUnavailableError as exc:
-            log.error("the call limit could not be counted: %s", exc)
-            taken = True  # the journal is named in the answer; a paid call is not refused for it
-        if not taken:
+        slot = CallSlot(self.journal, owner_in(self.settings, scope), self.limit, self.ttl)
+        if not await slot.claim():
             await _refuse(send, self.limit)
             return
         handed = call_slot.set(slot)
@@ -81,6 +72,12 @@ class CallLimit:
         finally:
             call_slot.reset(handed)
             await slot.release()
+
+
+def owner_in(settings: Settings, scope: Scope) -> str:
+    """Whose request this is: the owner of the caller the auth middleware found (see
+    :func:`..state.caller_of`)."""
+    return caller_of(settings, getattr(scope.get("user"), "access_token", None)).owner
 
 
 async def _read(receive: Receive, cap: int) -> tuple[bytes, bool]:

@@ -48,8 +48,9 @@ def follower(ctx: Context[AppState], state: AppState, task: Task) -> TaskFollowe
     async def progress(value: float, message: str) -> None:
         await ctx.report_progress(value, PROGRESS_TOTAL, message)
         await state.client_log.say(ctx, "debug", f"task {task.id}: {message}")
-        if message.split(" ", 1)[0] != stage[0]:  # a new stage, not another percent
-            stage[0] = message.split(" ", 1)[0]
+        word = message.split(" ", 1)[0]
+        if word != stage[0]:  # a new stage, not another percent
+            stage[0] = word
             await state.watch.updated(task.id)
 
     return TaskFollower(

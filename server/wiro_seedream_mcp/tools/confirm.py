@@ -133,11 +133,7 @@ async def go_ahead(outcome: ElicitationResult[StartTask]) -> None:
     slot = call_slot.get()
     if slot is None or slot.held:
         return
-    try:
-        taken = await slot.take()
-    except JournalUnavailableError:
-        taken = True  # as when the call came in: a paid call is not refused for it
-    if not taken:
+    if not await slot.claim():
         raise ToolError(
             f"this caller already has {slot.limit} generate_image call(s) running, the most allowed "
             "(WIRO_HTTP_MAX_RUNNING); nothing was started: try again when one ends"
