@@ -95,8 +95,3 @@ class SessionEvents(EventStore):
                 del self._ended[key]
         while len(self._events) > self.most:
             self._events.popitem(last=False)
-
-    @property
-    def kept(self) -> int:
-        """How many events are kept (no __len__: the SDK tests a store for truth)."""
-        return len(self._events)

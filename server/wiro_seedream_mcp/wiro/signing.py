@@ -172,8 +172,7 @@ class SharedNonces:
         self._next = 0
         self._end = 0  # the block is [_next, _end)
         self._lock: anyio.Lock | None = None
-        self._failing = False
-        self._retry_at = 0.0
+        self._retry_at = 0.0  # while the store fails: when to ask it again (0: it answers)
 
     def _take(self) -> str | None:
         if self._next < self._end and self._end > int(self._clock() * 1000):
@@ -195,14 +194,13 @@ class SharedNonces:
                 with anyio.fail_after(self.DEADLINE):
                     mark = await self._allocate(self.BLOCK, int(self._clock() * 1000))
             except Exception as exc:  # any failure of the store: sign locally, and ask it again later
-                self._retry_at = time.monotonic() + self.RETRY
-                if not self._failing:
+                if not self._retry_at:  # said once an outage
                     log.warning(
                         "nonces cannot be shared with other replicas just now (%s): signing locally", exc
                     )
-                self._failing = True
+                self._retry_at = time.monotonic() + self.RETRY
                 return self._local()
-            self._failing = False
+            self._retry_at = 0.0
             self._next, self._end = mark - self.BLOCK + 1, mark + 1
             value = self._take()
             return value if value is not None else self._local()
@@ -245,11 +243,12 @@ class WiroAuth(httpx.Auth):
         mode = "signature" if self._api_secret is not None else "key-only"
         return f"WiroAuth(mode={mode!r})"
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, nonce: str | None = None) -> dict[str, str]:
+        """The headers for one request; ``nonce`` when one was taken already (a shared block)."""
         key = self._api_key.get_secret_value()
         headers = {"x-api-key": key}
         if self._api_secret is not None:
-            nonce = self._nonces()
+            nonce = nonce or self._nonces()
             headers["x-nonce"] = nonce
             headers["x-signature"] = signature(key, self._api_secret.get_secret_value(), nonce)
         return headers
@@ -259,12 +258,7 @@ class WiroAuth(httpx.Auth):
         yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        shared = _Sharing.source
-        if shared is None or self._api_secret is None or self._nonces is not _process_nonces:
-            request.headers.update(self.headers())
-        else:
-            nonce = await shared.next()
-            key = self._api_key.get_secret_value()
-            signed = signature(key, self._api_secret.get_secret_value(), nonce)
-            request.headers.update({"x-api-key": key, "x-nonce": nonce, "x-signature": signed})
+        # Signed with this process's nonces, while replicas share them: take one from the block.
+        shared = _Sharing.source if self._api_secret is not None and self._nonces is _process_nonces else None
+        request.headers.update(self.headers(await shared.next() if shared is not None else None))
         yield request
