@@ -164,11 +164,8 @@ class PostgresJournal(TaskJournal):
                 self._log_problem(exc)
             else:
                 return
-        if self._flushing is None:
-            self._flushing = anyio.Lock()
-        async with self._flushing:
-            self.spool.keep(item)
-            await self._flush_locked()
+        self.spool.keep(item)  # after every write kept before it, and before any kept later
+        await self.flush()
 
     async def flush(self) -> bool:
         """Write what was kept, in order, as far as the database takes it; True when nothing is left."""
@@ -177,9 +174,9 @@ class PostgresJournal(TaskJournal):
         if self._flushing is None:
             self._flushing = anyio.Lock()
         async with self._flushing:
-            return await self._flush_locked()
+            return await self._flush_kept()
 
-    async def _flush_locked(self) -> bool:
+    async def _flush_kept(self) -> bool:
         while self.spool.pending:
             item = self.spool.pending[0]
             try:  # every write can be made twice (a cancel between the write and done()) alike
