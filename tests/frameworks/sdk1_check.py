@@ -15,11 +15,14 @@ import asyncio
 import json
 import os
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from autogen_core import CancellationToken
 from autogen_ext.tools.mcp import McpWorkbench, StdioServerParams, mcp_server_tools
 from semantic_kernel.connectors.mcp import MCPStdioPlugin
+
+T = TypeVar("T")
 
 
 def server_env(**extra: str) -> dict[str, str]:
@@ -31,8 +34,29 @@ def params(server_python: str, **extra: str) -> StdioServerParams:
     return StdioServerParams(command=server_python, args=["-m", "wiro_seedream_mcp"], env=server_env(**extra))
 
 
+def out_of_time(exc: BaseException) -> bool:
+    """Whether ``exc`` is the 5 s limit running out. The limit covers the server's start too, which
+    on a loaded machine can take that long; SDK 1.x then often shows a ``BrokenResourceError``
+    instead (the late answer arrives after the client stopped reading: python-sdk#1960)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(out_of_time(inner) for inner in exc.exceptions)
+    return "Timed out" in str(exc) or type(exc).__name__ == "BrokenResourceError"
+
+
+async def again_until_in_time(call: Callable[[], Awaitable[T]], tries: int = 3) -> tuple[T, int]:
+    """What a person does when the limit ran out: the same call again (it pays nothing more)."""
+    for attempt in range(1, tries + 1):
+        try:
+            return await call(), attempt
+        except BaseException as exc:
+            if attempt == tries or not out_of_time(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
 async def tools_path(server_python: str) -> dict[str, Any]:
-    tools = {tool.name: tool for tool in await mcp_server_tools(params(server_python))}
+    listed, list_tries = await again_until_in_time(lambda: mcp_server_tools(params(server_python)))
+    tools = {tool.name: tool for tool in listed}
     inputs = {"prompt": "a tin robot watering tulips", "seed": 101}
     first: str
     try:
@@ -40,9 +64,11 @@ async def tools_path(server_python: str) -> dict[str, Any]:
         first = "answered"
     except BaseException as exc:
         first = f"{type(exc).__name__}: {exc}"
-    again = await tools["generate_image"].run_json(inputs, CancellationToken())
+    again, again_tries = await again_until_in_time(
+        lambda: tools["generate_image"].run_json(inputs, CancellationToken())
+    )
     texts = [item.text for item in again if getattr(item, "type", "") == "text"]
-    return {"tools": list(tools), "first": first, "again": texts}
+    return {"tools": list(tools), "first": first, "again": texts, "tries": [list_tries, again_tries]}
 
 
 async def workbench_path(server_python: str) -> dict[str, Any]:
@@ -51,7 +77,10 @@ async def workbench_path(server_python: str) -> dict[str, Any]:
         inputs = {"prompt": "a tin robot reading a map", "seed": seed}
         async with McpWorkbench(params(server_python, WIRO_RESOURCE_LINKS=links)) as bench:
             first = await bench.call_tool("generate_image", inputs)
-            again = await bench.call_tool("generate_image", inputs)
+            for _ in range(3):  # the same call again while the limit runs out (it pays nothing more)
+                again = await bench.call_tool("generate_image", inputs)
+                if "Timed out" not in again.to_text():
+                    break
         found[links] = {
             "first": {"is_error": first.is_error, "text": first.to_text()},
             "again": {"is_error": again.is_error, "text": again.to_text()},
