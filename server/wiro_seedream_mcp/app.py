@@ -17,7 +17,7 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.stdio import stdio_server
-from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
     INVALID_PARAMS,
@@ -30,6 +30,8 @@ from mcp.types import (
     ResourceLink,
     SetLevelRequestParams,
     SubscribeRequestParams,
+    SubscriptionsListenRequestParams,
+    SubscriptionsListenResult,
     TextContent,
     ToolAnnotations,
     UnsubscribeRequestParams,
@@ -109,16 +111,41 @@ class SeedreamServer(MCPServer[AppState]):
         """Answer ``resources/subscribe`` and ``resources/unsubscribe`` (which declares the
         capability): task updates for the hosts that show tasks (:mod:`.subscriptions`)."""
 
-        async def subscribe(ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
-            uri, state = str(params.uri), ctx.lifespan_context
+        async def watched(state: AppState, uri: str) -> None:
+            """Refuse another caller's task; follow the caller's own that no call follows."""
             taskid = taskid_of(uri)
             if taskid is not None:
-                await reach(state, taskid)  # another caller's task is not theirs to follow
-                watch.add(uri, ctx.session)
+                await reach(state, taskid)
                 entry = await journal_entry(state.journal, taskid, owner=state.scope)
                 if entry is not None:
                     watch.follow(entry.as_task())
+
+        async def subscribe(ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
+            uri = str(params.uri)
+            await watched(ctx.lifespan_context, uri)
+            if taskid_of(uri) is not None:
+                watch.add(uri, ctx.session)
             return EmptyResult()
+
+        listen = ListenHandler(watch.bus)
+
+        async def listen_to_own(
+            ctx: Any, params: SubscriptionsListenRequestParams
+        ) -> SubscriptionsListenResult:
+            """``subscriptions/listen`` (2026-07-28) for the caller's own tasks only: a task of
+            someone else's is left out of what the stream honours (the acknowledgement says so)."""
+            wanted = params.notifications.resource_subscriptions or []
+            own: list[str] = []
+            for uri in wanted:
+                try:
+                    await watched(ctx.lifespan_context, uri)
+                except ToolError:
+                    continue
+                own.append(uri)
+            if len(own) != len(wanted):
+                honoured = params.notifications.model_copy(update={"resource_subscriptions": own or None})
+                params = params.model_copy(update={"notifications": honoured})
+            return await listen(ctx, params)
 
         async def unsubscribe(ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
             watch.remove(str(params.uri), ctx.session)
@@ -127,6 +154,7 @@ class SeedreamServer(MCPServer[AppState]):
         lowlevel = self._lowlevel_server
         lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
         lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
+        lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, listen_to_own)
 
     # Tools whose answers go to the MCP App's view, not to the model: not cut to the hosts' limit.
     for_view_only: frozenset[str] = frozenset()
