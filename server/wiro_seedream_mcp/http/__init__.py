@@ -28,8 +28,9 @@ from urllib.parse import urlsplit
 
 from .. import __version__
 from ..config import Settings
+from ..journal import PostgresJournal
 from .auth import KeyVerifier, TeamVerifier, describe_token, hash_token, new_token, token_names
-from .events import RETRY_MS, SessionEvents
+from .events import RETRY_MS, SessionEvents, SharedEvents
 from .guards import OncePerWhile, SessionLimit, guarded_protocol, raise_file_limit
 from .limits import RETRY_AFTER, CallLimit
 from .settings import HttpSettings, is_loopback
@@ -151,6 +152,9 @@ def build_app(settings: Settings, http: HttpSettings, drain: Drain | None = None
 
     server.custom_route("/healthz", methods=["GET"])(healthz)
 
+    # Replicas keep the events in the journal's database, where any of them can resume a stream.
+    journal = server.journal
+    events = SharedEvents(journal.events) if isinstance(journal, PostgresJournal) else SessionEvents()
     app = server.streamable_http_app(
         streamable_http_path=http.path,
         json_response=False,
@@ -160,7 +164,7 @@ def build_app(settings: Settings, http: HttpSettings, drain: Drain | None = None
         host=http.host,
         session_idle_timeout=float(http.session_idle),
         # Streams a client can resume after a dropped connection (sessions only: see .events).
-        event_store=None if http.stateless else SessionEvents(),
+        event_store=None if http.stateless else events,
         retry_interval=None if http.stateless else RETRY_MS,
     )
     if http.mode == "key":
@@ -177,6 +181,7 @@ def build_app(settings: Settings, http: HttpSettings, drain: Drain | None = None
                 # SDK's limit on all sessions applies, not a per-caller one.
                 limit=http.max_sessions if http.mode != "none" else None,
                 idle=float(http.session_idle),
+                shared=events if isinstance(events, SharedEvents) else None,
             )
         )
     app.user_middleware.append(

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from .events import EventScope, event_scope
+from .events import EventScope, SharedEvents, event_scope, resume_elsewhere
 from .limits import RETRY_AFTER, owner_in, send_error
 
 if TYPE_CHECKING:
@@ -104,8 +104,19 @@ class SessionLimit:
     answer that opened it until a DELETE ends it or no request has used it for ``idle`` seconds
     (the SDK closes it then too)."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, limit: int | None, idle: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        limit: int | None,
+        idle: float,
+        shared: SharedEvents | None = None,
+    ) -> None:
+        """``shared``: the events in the journal's database, when replicas share it: a stream of a
+        session another replica holds is resumed here too (:func:`.events.resume_elsewhere`)."""
         self.app = app
+        self.shared = shared
         self.settings = settings
         self.limit = limit
         self.idle = idle
@@ -133,6 +144,10 @@ class SessionLimit:
         sessions = self._open(owner, now)
         if session:
             events = self._scopes.get(session)
+            last_id = headers.get(b"last-event-id", b"").decode("latin-1")
+            if events is None and self.shared is not None and last_id and scope.get("method") == "GET":
+                await resume_elsewhere(self.shared, EventScope(owner, session), last_id, receive, send)
+                return
             if scope.get("method") == "DELETE":
                 sessions.pop(session, None)
                 self._scopes.pop(session, None)
@@ -156,15 +171,16 @@ class SessionLimit:
             )
             return
 
-        events = EventScope()  # the session this request may open, and its tasks, store under it
+        events = EventScope(owner)  # the session this request may open, and its tasks, store under it
 
         async def noted(message: Message) -> None:
             if message["type"] == "http.response.start":
                 for name, value in message.get("headers") or []:
                     if name.lower() == b"mcp-session-id":
                         opened = self._sessions.setdefault(owner, OrderedDict())
-                        opened[value.decode("latin-1")] = time.monotonic()
-                        self._scopes[value.decode("latin-1")] = events
+                        events.session = value.decode("latin-1")
+                        opened[events.session] = time.monotonic()
+                        self._scopes[events.session] = events
             await send(message)
 
         handed = event_scope.set(events)

@@ -45,6 +45,17 @@ CREATE TABLE IF NOT EXISTS slots (
     owner TEXT NOT NULL,
     expires DOUBLE PRECISION NOT NULL
 );
+CREATE TABLE IF NOT EXISTS events (
+    id BIGSERIAL PRIMARY KEY,
+    scope TEXT NOT NULL,
+    session TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '',
+    stream TEXT NOT NULL,
+    message TEXT,
+    final BOOLEAN NOT NULL DEFAULT FALSE,
+    at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_stream ON events (scope, stream, id);
 """
 # Any constant: the lock that one replica holds while it creates the tables.
 SCHEMA_LOCK = 7_311_946_205

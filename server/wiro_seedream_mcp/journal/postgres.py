@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from ..records import JournalEntry, Spend, entry_of, updated_values
 from ..wiro.models import Task
 from .base import RESERVATION_TTL, JournalUnavailableError, TaskJournal
+from .pgevents import PgEvents
 from .pgsql import COSTS, NONCE_BLOCK, RESERVED, SCHEMA, SCHEMA_LOCK, SELECT, SPENT, apply
 from .spool import Spool
 
@@ -83,6 +84,7 @@ class PostgresJournal(TaskJournal):
         self._flushing: anyio.Lock | None = None
         self.spool = Spool(spool)
         self.skipped_rows = 0
+        self.events = PgEvents(self)
 
     def warnings(self) -> list[str]:
         found = super().warnings()
@@ -139,6 +141,11 @@ class PostgresJournal(TaskJournal):
                 self._pool = pool
                 self.spool.adopt()
             return self._pool
+
+    async def run(self, work: Callable[[asyncpg.Connection], Awaitable[_T]]) -> _T:
+        """``work``, one statement, on a connection of the pool: for what lives beside the journal
+        in its database (:mod:`.pgevents`)."""
+        return await self._run(work, alone=True)
 
     async def _run(
         self, work: Callable[[asyncpg.Connection], Awaitable[_T]], *, locked: str = "", alone: bool = False
@@ -343,6 +350,7 @@ class PostgresJournal(TaskJournal):
         await self._write({"op": "free_slot", "values": [slot]})
 
     async def aclose(self) -> None:
+        await self.events.aclose()
         if self._pool is not None:
             await self.flush()
             pool, self._pool = self._pool, None
