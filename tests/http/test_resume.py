@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
+import asyncpg
 import httpx2 as httpx
 import pytest
 
@@ -116,6 +117,9 @@ def test_a_dropped_call_stream_is_resumed_with_what_it_missed_and_its_result(
     resumed = resumed_until_the_answer(server.url, headers, last_id)
     progress = [e["data"]["params"]["progress"] for e in resumed if (e.get("data") or {}).get("method")]
     assert progress and min(progress) > last_progress, (last_progress, progress)
+    assert progress == sorted(set(progress))  # in order, none twice
+    ids = [event["id"] for event in before + resumed]
+    assert len(ids) == len(set(ids))
     [result] = [e["data"]["result"] for e in resumed if (e.get("data") or {}).get("id") == 2]
     assert result["structuredContent"]["succeeded"] is True
     assert len(emulator.emulator.tasks) == 1
@@ -141,11 +145,24 @@ async def test_a_stream_dropped_on_one_replica_resumes_on_another_through_postgr
     async with fresh_database() as database:
         shared = {"WIRO_JOURNAL_URL": database, "WIRO_HTTP_AUTH": "key", "WIRO_WAIT_TIMEOUT": "30"}
         first, second = serve(emulator, **shared), serve(emulator, **shared)
-        await anyio.to_thread.run_sync(resume_on_the_other, first, second)
+        last_id, resumed = await anyio.to_thread.run_sync(resume_on_the_other, first, second)
+        # Exactly what the first replica stored after that event: none lost, none twice.
+        conn = await asyncpg.connect(database)
+        try:
+            token, _, row = last_id.partition(":")
+            stored = await conn.fetch(
+                "SELECT id FROM events WHERE scope = $1 AND id > $2 AND message IS NOT NULL"
+                " AND stream = (SELECT stream FROM events WHERE id = $2) ORDER BY id",
+                token,
+                int(row),
+            )
+        finally:
+            await conn.close()
+        assert resumed == [f"{token}:{r['id']}" for r in stored]
     assert len(emulator.emulator.tasks) == 2
 
 
-def resume_on_the_other(first: HttpServer, second: HttpServer) -> None:
+def resume_on_the_other(first: HttpServer, second: HttpServer) -> tuple[str, list[str]]:
     """The session and its call on the first replica; the stream dropped and resumed on the second,
     which sends what the first goes on storing, to the end."""
     mine = {"authorization": f"Bearer {own_key()}"}
@@ -171,6 +188,7 @@ def resume_on_the_other(first: HttpServer, second: HttpServer) -> None:
 
     # And on the replica that holds the session, from the database too.
     before = call_then_drop(first.url, headers, ident=3, prompt="a second ferry")
-    resumed = resumed_until_the_answer(first.url, headers, before[-1]["id"], ident=3)
-    [result] = [e["data"]["result"] for e in resumed if (e.get("data") or {}).get("id") == 3]
+    again = resumed_until_the_answer(first.url, headers, before[-1]["id"], ident=3)
+    [result] = [e["data"]["result"] for e in again if (e.get("data") or {}).get("id") == 3]
     assert result["structuredContent"]["succeeded"] is True
+    return last_id, [event["id"] for event in resumed]
