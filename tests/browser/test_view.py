@@ -5,6 +5,7 @@ server against the emulator."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -290,3 +291,26 @@ async def test_the_gallery_shows_recent_tasks_and_the_days_spend(
     assert await host.view.locator("#back").is_visible()
     await host.view.locator("#back").click()
     await host.view.locator("#gallery").wait_for(state="visible", timeout=STEP_MS)
+
+
+async def test_the_viewer_follows_a_task_by_the_updates_the_host_passes_on(
+    emulator_factory: Callable[..., EmulatorServer], hosts: Hosts
+) -> None:
+    moment = [time.monotonic()]
+    server = emulator_factory(timings=RUNNING, clock=lambda: moment[0])
+    client = await hosts.connect(settings_for(server, wait_timeout=0))
+    host = await hosts.open(client, "generate_image", {"prompt": "told, not asked", "wait": False})
+    await host.view.locator("#stop").wait_for(state="visible", timeout=STEP_MS)
+    [task] = server.emulator.tasks.values()
+    relay = "uri => window.bridge.notification({method: 'notifications/resources/updated', params: {uri}})"
+    await host.page.evaluate(relay, f"wiro://tasks/{task.id}")
+    await host.view.wait_for_function("() => document.body.dataset.follow === 'updates'", timeout=STEP_MS)
+    moment[0] += 120  # the task has ended on Wiro's side
+    asked = [call["name"] for call in host.relayed].count("app_task")
+    await host.page.evaluate(relay, f"wiro://tasks/{task.id}")
+    await host.view.wait_for_function(
+        "() => document.getElementById('state').textContent === 'done'", timeout=STEP_MS
+    )
+    # The update, not a poll, brought the end: one look, asked for by the update.
+    assert [call["name"] for call in host.relayed].count("app_task") == asked + 1
+    assert host.problems == []
