@@ -46,9 +46,13 @@ async def today(journal: TaskJournal, owner: str) -> Spend:
     return await journal.spend(owner, day_start())
 
 
-async def reserve(journal: TaskJournal, settings: Settings, owner: str, estimate: CostEstimate) -> str | None:
-    """Check the limits for one more task and hold its estimate; the reservation's id, or None when
-    no daily budget is set. Raises :class:`BudgetError` with nothing held."""
+async def reserve(
+    journal: TaskJournal, settings: Settings, owner: str, estimate: CostEstimate, count: int = 1
+) -> str | None:
+    """Check the limits for ``count`` more tasks of ``estimate`` each and hold their sum, in one
+    transaction; the reservation's id, or None when no daily budget is set. Raises
+    :class:`BudgetError` with nothing held: a set that only partly fits is refused whole, saying
+    how many would fit."""
     usd = estimate.usd
     limited = settings.budget_usd is not None or settings.max_task_usd is not None
     if limited and usd is None:
@@ -66,14 +70,21 @@ async def reserve(journal: TaskJournal, settings: Settings, owner: str, estimate
     if budget is None or usd is None:
         return None
     reservation = uuid.uuid4().hex
-    refused = await journal.hold(reservation, owner, usd, budget, day_start())
+    refused = await journal.hold(reservation, owner, usd * count, budget, day_start())
     if refused is not None:
         left = max(0.0, budget - refused.finished - refused.held)
+        if count == 1:
+            asked, fit = f"this task is estimated at {_usd(usd)} ({estimate.basis})", ""
+        else:
+            fits = min(count - 1, int((left + 1e-9) // usd)) if usd > 0 else 0
+            each = f"{_usd(usd * count)} ({_usd(usd)} each, {estimate.basis})"
+            asked = f"these {count} tasks are estimated at {each}, and {fits} of them fit"
+            fit = f"ask for {fits}, or " if fits else ""
         raise BudgetError(
             f"WIRO_BUDGET_USD is {_usd(budget)} a day: {_usd(refused.finished)} spent today, "
             f"{_usd(refused.held)} held by {refused.running} running or starting task(s), {_usd(left)} "
-            f"left, and this task is estimated at {_usd(usd)} ({estimate.basis}); nothing was started: "
-            "raise WIRO_BUDGET_USD to allow it, or wait for tomorrow"
+            f"left, and {asked}; nothing was started: {fit}raise WIRO_BUDGET_USD to allow it, or wait "
+            "for tomorrow"
         )
     return reservation
 

@@ -4,7 +4,7 @@
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from mcp.server.elicitation import ElicitationResult
@@ -80,11 +80,15 @@ NewTask = Annotated[
 ]
 
 
-def may_have_started(reason: str, taskid: str | None = None) -> ToolError:
+class MayHaveStartedError(ToolError):
+    """Run's request reached Wiro but its outcome is unknown: what it held stays held."""
+
+
+def may_have_started(reason: str, taskid: str | None = None) -> MayHaveStartedError:
     """The answer when Run's request reached Wiro but its outcome is unknown."""
     which = f" (task {taskid})" if taskid else ""
     log.warning("Run's outcome is unknown%s: %s", which, reason)
-    return ToolError(
+    return MayHaveStartedError(
         f"Wiro did not confirm that the task started: {reason}. The request reached Wiro, so a paid "
         f"task may have started all the same{which}. It was not sent again, so that nothing is paid "
         "for twice: do not call generate_image again for this image before looking at the task list "
@@ -106,6 +110,16 @@ async def _look_for(client: WiroClient, exc: WiroRunUnknownError, until: float) 
     return None
 
 
+async def hold(state: AppState, estimate: CostEstimate, count: int = 1) -> str | None:
+    """Check the spend limits for ``count`` tasks and hold their estimate (see :func:`.budget.reserve`)."""
+    try:
+        return await reserve(state.journal, state.settings, state.owner, estimate, count)
+    except BudgetError as exc:
+        raise ToolError(str(exc)) from exc
+    except JournalUnavailableError as exc:
+        raise ToolError(f"{exc}: the spend limits cannot be counted, so nothing was started") from exc
+
+
 async def start(
     state: AppState, inputs: SeedreamInputs, until: float, estimate: CostEstimate
 ) -> tuple[RunReceipt, list[str]]:
@@ -113,13 +127,29 @@ async def start(
     from cancellation: once Run is sent, its answer carries the id of a paid task, needed to stop
     it and never to lose it.
     """
-    client = state.client()
+    reservation = await hold(state, estimate)
     try:
-        reservation = await reserve(state.journal, state.settings, state.owner, estimate)
-    except BudgetError as exc:
-        raise ToolError(str(exc)) from exc
-    except JournalUnavailableError as exc:
-        raise ToolError(f"{exc}: the spend limits cannot be counted, so nothing was started") from exc
+        return await run_once(state, inputs, until, estimate, reservation)
+    except MayHaveStartedError:
+        raise
+    except ToolError:
+        if reservation is not None:  # refused: nothing was started, nothing is held
+            await state.journal.release(reservation)
+        raise
+
+
+async def run_once(
+    state: AppState,
+    inputs: SeedreamInputs,
+    until: float,
+    estimate: CostEstimate,
+    reservation: str | None,
+    journaled: dict[str, Any] | None = None,
+) -> tuple[RunReceipt, list[str]]:
+    """Send Run once and journal the task it started (its inputs, or ``journaled``), turning the
+    reservation (when given) into the task's estimate. Raises :class:`ToolError` when Wiro refused
+    (nothing started) and :class:`MayHaveStartedError` when its answer is not known."""
+    client = state.client()
     warnings: list[str] = []
     receipt: RunReceipt | None = None
     with anyio.move_on_after(left(until)):
@@ -134,8 +164,6 @@ async def start(
                 f"Wiro's answer to Run was broken ({exc}); the task was found by asking Wiro for it"
             )
         except WiroError as exc:
-            if reservation is not None:  # refused: nothing was started, nothing is held
-                await state.journal.release(reservation)
             raise tool_error(exc, "start the task") from exc
     if receipt is None:
         raise may_have_started("Wiro did not answer the Run request in time")
@@ -143,7 +171,7 @@ async def start(
     await state.journal.accepted(
         receipt.taskid,
         receipt.socketaccesstoken,
-        inputs.to_wire(),
+        journaled or inputs.to_wire(),
         state.owner,
         estimate=estimate.usd,
         reservation=reservation,
