@@ -98,7 +98,7 @@ def test_the_walk_sees_circles_and_real_imports() -> None:
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert circles({"a": {"b"}, "b": set(), "c": {"b"}}) == []
     # The graph is the package's real one, function-level imports included.
-    assert "wiro_seedream_mcp.wiro.client" in GRAPH["wiro_seedream_mcp.tools.generate"]
+    assert "wiro_seedream_mcp.wiro.client" in GRAPH["wiro_seedream_mcp.tools.starting"]
     assert "wiro_seedream_mcp.emulator.project" in GRAPH["wiro_seedream_mcp.emulator.app"]
     assert "wiro_seedream_mcp.demo" in GRAPH["wiro_seedream_mcp.cli"]  # imported inside main()
     # A submodule importing its own package (``from . import X``) and the package importing the

@@ -75,7 +75,7 @@ async def test_tools_list_schemas_exactly(mode: str) -> None:
     assert gen["required"] == ["prompt"]
     assert list(props) == [
         *("prompt", "size", "watermark", "guidanceScale", "seed", "callbackUrl"),
-        *("wait", "new_task"),
+        *("wait", "new_task", "count"),
     ]
     assert props["prompt"]["type"] == "string"
     assert (props["prompt"]["minLength"], props["prompt"]["maxLength"]) == (1, 10_000)
@@ -103,6 +103,8 @@ async def test_tools_list_schemas_exactly(mode: str) -> None:
     assert wait["default"] is True
     new_task = own(props["new_task"])
     assert (new_task["type"], new_task["default"]) == ("boolean", False)
+    count = own(props["count"])
+    assert (count["type"], count["minimum"], count["maximum"], count["default"]) == ("integer", 1, 4, 1)
     for name, prop in props.items():
         assert prop.get("description"), name
         assert "video" not in prop["description"].lower(), name
@@ -129,12 +131,18 @@ async def test_tools_list_schemas_exactly(mode: str) -> None:
         assert own(schema["properties"][token])["type"] == "string"
 
     estimate = tools.pop("estimate_cost")
-    assert list(estimate.input_schema["properties"]) == ["size", "watermark", "guidanceScale", "seed"]
+    assert list(estimate.input_schema["properties"]) == [
+        "size",
+        "watermark",
+        "guidanceScale",
+        "seed",
+        "count",
+    ]
     assert own(estimate.input_schema["properties"]["size"])["enum"] == SIZES
     assert estimate.annotations is not None
     assert estimate.annotations.read_only_hint is True
     assert estimate.output_schema is not None
-    assert set(estimate.output_schema["properties"]) == {"usd", "source", "basis"}
+    assert set(estimate.output_schema["properties"]) == {"usd", "source", "basis", "count", "totalusd"}
 
     listing = tools.pop("list_tasks")
     limit = own(listing.input_schema["properties"]["limit"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import httpx2 as httpx
 
-from .config import Settings
+from .config import PREVIEW_SIZE_RANGE, Settings
 from .follow import left
 from .journal import JournalEntry, TaskJournal
 from .media import MediaError, Sources, check_image_async, download, file_name, save_async, sniff
@@ -60,15 +60,19 @@ class Delivery:
         return (await download(self.http, output.url, sources=self.sources)).data
 
     async def deliver(
-        self, task: Task, entry: JournalEntry | None, *, until: float | None = None
+        self, task: Task, entry: JournalEntry | None, *, until: float | None = None, smaller: bool = False
     ) -> dict[str, Delivered]:
         """Save and preview each output of a succeeded task, as configured. Never raises.
 
         ``entry`` is the task's journal record (where outputs were saved before, its prompt);
         ``until`` is the time (``anyio.current_time()``) by which the call must answer: a
-        download still running then is left, with a warning that names its URL.
+        download still running then is left, with a warning that names its URL. ``smaller``: a
+        preview half the configured size (one of several in an answer).
         """
         settings = self.settings
+        preview_size = settings.preview_size
+        if smaller and preview_size is not None:
+            preview_size = max(PREVIEW_SIZE_RANGE[0], preview_size // 2)
         if not task.succeeded or (settings.output_dir is None and settings.preview_size is None):
             return {}
         prompt = _prompt(task, entry)
@@ -90,7 +94,7 @@ class Delivery:
                 )
                 continue
             try:
-                checked = await check_image_async(data, settings.preview_size)
+                checked = await check_image_async(data, preview_size)
             except MediaError as exc:
                 result.warnings.append(f"{output.name}: not kept ({exc}); Wiro's link is {output.url}")
                 continue

@@ -27,6 +27,19 @@ class Reused(BaseModel):
     secondsago: int = Field(description="How many seconds before this answer it was started.")
 
 
+class Variation(BaseModel):
+    """One task of a set made by one generate_image call (``count`` above 1)."""
+
+    taskid: str = Field(description="The task's id (for get_task, kill_task, cancel_task).")
+    seed: int = Field(description="The seed this image was made with: ask for it again by this seed.")
+    status: str = Field(description="Wiro's status of the task.")
+    done: bool = Field(description="True when the task has ended.")
+    succeeded: bool = Field(description="True when the task ended with its image.")
+    totalcost: float | None = Field(description="What Wiro charged for the task, in US dollars.")
+    outputs: list[OutputFile] = Field(description="The task's images.")
+    error: str | None = Field(default=None, description="Why this task failed, if it did.")
+
+
 class TaskResult(BaseModel):
     """What every tool of this server returns about a task."""
 
@@ -51,6 +64,15 @@ class TaskResult(BaseModel):
         default=None,
         description="Set when this call returned a task already started with exactly these inputs "
         "(nothing was paid twice): when that task was started.",
+    )
+    variations: list[Variation] | None = Field(
+        default=None,
+        description="With count above 1: every task of the set, in seed order (the fields above are "
+        "the first task's).",
+    )
+    variationscost: float | None = Field(
+        default=None,
+        description="With count above 1: what the set's finished tasks cost in all, in US dollars.",
     )
 
 
@@ -194,3 +216,63 @@ def pending_hint(task: Task, settings: Settings, *, waited: float = 0) -> str:
         f"The task is not lost: it is still {task.status}{since}. "
         f'Call get_task with taskid "{task.id}"{wait} to wait for it and get the image.'
     )
+
+
+def set_result(
+    results: list[CallToolResult], seeds: list[int], *, lead: str, next_step: str | None = None
+) -> CallToolResult:
+    """One answer for a set of tasks (``count`` above 1), from each task's own result: a text that
+    names every image by its seed, each task's preview and link, and ``structuredContent`` with the
+    first task's fields plus one entry per task and the total cost."""
+    entries = [TaskResult.model_validate(r.structured_content) for r in results]
+    variations = [
+        Variation(
+            taskid=e.taskid,
+            seed=seed,
+            status=e.status,
+            done=e.done,
+            succeeded=e.succeeded,
+            totalcost=e.totalcost,
+            outputs=e.outputs,
+            error=e.error,
+        )
+        for e, seed in zip(entries, seeds, strict=True)
+    ]
+    costs = [v.totalcost for v in variations if v.done and v.totalcost is not None]
+    total = round(sum(costs), 6) if costs else None
+    first = entries[0]
+    structured = first.model_copy(
+        update={
+            "variations": variations,
+            "variationscost": total,
+            "next": next_step or first.next,
+            "warnings": [f"task {e.taskid}: {w}" for e in entries for w in e.warnings],
+        }
+    )
+    made = sum(1 for v in variations if v.succeeded)
+    lines = [lead, f"{made} of {len(variations)} images made" + (f", ${total:g} in all." if total else ".")]
+    for number, v in enumerate(variations, start=1):
+        state = "made" if v.succeeded else describe_status(v)
+        line = f"{number}. seed {v.seed}: task {v.taskid} {state}"
+        for output in v.outputs[:1]:
+            line += f": {output.url}" + (f" (saved to {output.path})" if output.path else "")
+        if v.error:
+            line += f" ({v.error})"
+        lines.append(line)
+    lines.extend(f"Warning: {warning}" for warning in structured.warnings)
+    if structured.next:
+        lines.append(structured.next)
+    content: list[ContentBlock] = [TextContent(text="\n".join(lines))]
+    for result in results:
+        content.extend(block for block in result.content if not isinstance(block, TextContent))
+    return CallToolResult(
+        content=content,
+        structured_content=structured.model_dump(mode="json"),
+        is_error=not any(v.succeeded or not v.done for v in variations),
+    )
+
+
+def describe_status(variation: Variation) -> str:
+    if variation.done:
+        return "ended without an image" if not variation.error else "failed"
+    return "is queued" if variation.status == TaskStatus.QUEUE else "is running"

@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -46,8 +46,11 @@ class WiroEmulator:
         clock: Callable[[], float] = time.monotonic,
         others: Sequence[Project] = (),
         dialect: str = REFERENCE,
+        fail_seeds: Collection[int] = (),
     ) -> None:
+        """``fail_seeds``: the tasks run with these seeds fail (one image of a set failing)."""
         self.project = project or Project()
+        self.fail_seeds = frozenset(fail_seeds)
         # More projects on the same emulator, each with its own key and its own tasks (callers
         # bringing their own keys to one server).
         self.projects = {p.api_key: p for p in (self.project, *others)}
@@ -149,6 +152,8 @@ class WiroEmulator:
             )
         prompt = str(inputs["prompt"])
         failure = "error" if ERROR_MARKER in prompt else "fail" if FAIL_MARKER in prompt else None
+        if failure is None and str(inputs.get("seed")) in {str(seed) for seed in self.fail_seeds}:
+            failure = "fail"
         with self._lock:
             taskid = str(self._next_id)
             self._next_id += 1

@@ -12,7 +12,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 
-from ..follow import PROGRESS_TOTAL, TaskFollower, left
+from ..follow import PROGRESS_TOTAL, OnProgress, TaskFollower, left
 from ..journal import JournalEntry, JournalUnavailableError, TaskJournal
 from ..results import TaskResult, task_result
 from ..state import AppState
@@ -42,11 +42,18 @@ def tool_error(exc: WiroError, action: str) -> ToolError:
     return ToolError(f"Wiro could not {action}{about}: {exc}")
 
 
-def follower(ctx: Context[AppState], state: AppState, task: Task) -> TaskFollower:
+def follower(
+    ctx: Context[AppState], state: AppState, task: Task, report: OnProgress | None = None
+) -> TaskFollower:
+    """A follower of ``task`` that reports its progress to the call (or to ``report``: one task of
+    a set), logs its stages to the client and tells subscribers when it reaches a new one."""
     stage = [""]
 
     async def progress(value: float, message: str) -> None:
-        await ctx.report_progress(value, PROGRESS_TOTAL, message)
+        if report is None:
+            await ctx.report_progress(value, PROGRESS_TOTAL, message)
+        else:
+            await report(value, message)
         await state.client_log.say(ctx, "debug", f"task {task.id}: {message}")
         word = message.split(" ", 1)[0]
         if word != stage[0]:  # a new stage, not another percent
@@ -141,15 +148,22 @@ SAVE_GRACE = 5.0
 
 
 async def finished(
-    state: AppState, task: Task, *, until: float, ctx: Context[AppState] | None = None, **options: Any
+    state: AppState,
+    task: Task,
+    *,
+    until: float,
+    ctx: Context[AppState] | None = None,
+    smaller: bool = False,
+    **options: Any,
 ) -> CallToolResult:
     """The result for a task that ended: journal it, deliver its images by ``until``, describe it.
-    A call that ends while the images are delivered still saves them, within :data:`SAVE_GRACE`."""
+    A call that ends while the images are delivered still saves them, within :data:`SAVE_GRACE`.
+    ``smaller``: a smaller preview (one of several in the answer)."""
     # Wiro answered for this caller's credentials (or the caller's own journaled task): theirs.
     await state.journal.update(task, owner=state.owner)
     entry = await journal_entry(state.journal, task.id, owner=state.scope)
     try:
-        delivered = await state.delivery.deliver(task, entry, until=until)
+        delivered = await state.delivery.deliver(task, entry, until=until, smaller=smaller)
     except anyio.get_cancelled_exc_class():
         if state.settings.output_dir is not None:
             with anyio.CancelScope(shield=True):

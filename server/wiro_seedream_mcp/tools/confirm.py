@@ -24,6 +24,7 @@ from ..state import AppState, call_slot, state_of
 from ..wiro.models import Task
 from ..wiro.seedream import SeedreamInputs
 from .common import reuse, same_inputs
+from .sets import MOST, plan_set
 
 PROMPT_SHOWN = 200
 
@@ -55,36 +56,24 @@ async def confirmation(
     seed: int,
     callbackUrl: str | None,  # noqa: N803 - Wiro's field name
     new_task: bool,
+    count: int = 1,
 ) -> NotAsked | Elicit[StartTask]:
     state = state_of(ctx)
     threshold = state.settings.confirm_above
-    if threshold is None:
-        return NotAsked()
-    try:
-        inputs = SeedreamInputs(
-            prompt=prompt,
-            size=size,
-            watermark=watermark,
-            guidanceScale=guidanceScale,
-            seed=seed,
-            callbackUrl=callbackUrl,
-        )
-    except ValidationError:
-        return NotAsked()  # the tool refuses these inputs in one line, before asking anything
-    entry = None if new_task else await same_inputs(state, inputs)
-    if entry is not None:
-        # Only a task Wiro still has is returned again; one stopped elsewhere means a new task.
-        until = anyio.current_time() + state.settings.answer_margin
-        found = await reuse(state, entry, until)
-        if found is not None:
-            return NotAsked(reused=(entry, found))  # the task already started: nothing new is paid
+    inputs = _valid(prompt, size, watermark, guidanceScale, seed, callbackUrl, count)
+    if threshold is None or inputs is None:
+        return NotAsked()  # nothing to ask, or inputs the tool refuses in one line, asking nothing
+    starting = await _to_start(state, inputs, count, new_task)
+    if isinstance(starting, NotAsked):
+        return starting
     estimate = await state.prices.estimate(inputs, state.owner)
-    if threshold > 0 and estimate.usd is not None and estimate.usd <= threshold:
+    usd = estimate.usd * starting if estimate.usd is not None else None
+    if threshold > 0 and usd is not None and usd <= threshold:
         try:
             spend = await today(state.journal, state.owner)
         except JournalUnavailableError:
             spend = None
-        if spend is not None and spend.finished + spend.held + estimate.usd <= threshold:
+        if spend is not None and spend.finished + spend.held + usd <= threshold:
             return NotAsked()
     capabilities = ctx.client_capabilities
     if capabilities is None or capabilities.elicitation is None:
@@ -99,8 +88,50 @@ async def confirmation(
     if slot is not None:
         await slot.release()
     shown = prompt if len(prompt) <= PROMPT_SHOWN else prompt[: PROMPT_SHOWN - 3] + "..."
-    cost = f"about ${estimate.usd:.4g} ({estimate.basis})" if estimate.usd is not None else "not known"
-    return Elicit(f"Start a paid Seedream task? Prompt: {shown!r}; size {size}; cost {cost}.", StartTask)
+    if starting == 1:
+        cost = f"about ${usd:.4g} ({estimate.basis})" if usd is not None else "not known"
+        return Elicit(f"Start a paid Seedream task? Prompt: {shown!r}; size {size}; cost {cost}.", StartTask)
+    known = usd is not None and estimate.usd is not None
+    cost = f"about ${usd:.4g} in all (${estimate.usd:.4g} each, {estimate.basis})" if known else "not known"
+    return Elicit(
+        f"Start {starting} paid Seedream tasks, one image each (a set of {count})? Prompt: {shown!r}; "
+        f"size {size}; cost {cost}.",
+        StartTask,
+    )
+
+
+def _valid(
+    prompt: str, size: str, watermark: bool, guidance: float, seed: int, callback: str | None, count: int
+) -> SeedreamInputs | None:
+    if not isinstance(count, int) or not 1 <= count <= MOST:
+        return None
+    try:
+        return SeedreamInputs(
+            prompt=prompt,
+            size=size,
+            watermark=watermark,
+            guidanceScale=guidance,
+            seed=seed,
+            callbackUrl=callback,
+        )
+    except ValidationError:
+        return None
+
+
+async def _to_start(state: AppState, inputs: SeedreamInputs, count: int, new_task: bool) -> int | NotAsked:
+    """How many paid tasks this call would start: the task (or the tasks of the set) the same call
+    already started, and that Wiro still has, is returned again without asking."""
+    until = anyio.current_time() + state.settings.answer_margin
+    if count > 1:
+        starting = len((await plan_set(state, inputs, count, new_task=new_task, until=until)).missing)
+        return starting or NotAsked()
+    entry = None if new_task else await same_inputs(state, inputs)
+    if entry is not None:
+        # Only a task Wiro still has is returned again; one stopped elsewhere means a new task.
+        found = await reuse(state, entry, until)
+        if found is not None:
+            return NotAsked(reused=(entry, found))  # the task already started: nothing new is paid
+    return 1
 
 
 def reused_by(outcome: ElicitationResult[StartTask]) -> tuple[JournalEntry, Task] | None:
