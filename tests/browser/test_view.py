@@ -314,3 +314,81 @@ async def test_the_viewer_follows_a_task_by_the_updates_the_host_passes_on(
     # The update, not a poll, brought the end: one look, asked for by the update.
     assert [call["name"] for call in host.relayed].count("app_task") == asked + 1
     assert host.problems == []
+
+
+SHEET_LOADED = (
+    "n => document.querySelectorAll('#sheet-cards img').length === n"
+    " && [...document.querySelectorAll('#sheet-cards img')].every(i => i.complete && i.naturalWidth > 0)"
+)
+
+
+async def test_a_set_is_a_contact_sheet_each_image_opens_and_more_like_this_starts_another(
+    emulator: EmulatorServer, hosts: Hosts, tmp_path: Path
+) -> None:
+    client = await hosts.connect(settings_for(emulator))
+    host = await hosts.open(client, "generate_image", {"prompt": "four lighthouses", "seed": 40, "count": 4})
+    await host.view.locator("#sheet").wait_for(state="visible", timeout=STEP_MS)
+    await host.view.wait_for_function(SHEET_LOADED, arg=4, timeout=STEP_MS)
+    cards = host.view.locator("#sheet-cards .card")
+    labels = [await card.locator(".meta span").first.inner_text() for card in await cards.all()]
+    assert labels == [f"{n} \u00b7 seed {seed}" for n, seed in [(1, 40), (2, 41), (3, 42), (4, 43)]]
+    assert await text(host, "sheet-state") == "4 of 4 made"
+    assert (await text(host, "sheet-cost")).endswith(" in all")
+    assert await text(host, "sheet-prompt") == "four lighthouses"
+    assert host.problems == []
+    await host.page.locator("#view").screenshot(path=artefacts(tmp_path) / "contact-sheet.png")
+
+    # One picked: full size, with its own seed and the actions of one image; back to the set.
+    await cards.nth(1).click()
+    await loaded(host, 1024)
+    assert await text(host, "seed") == "41"
+    assert await host.view.locator("#another").is_enabled()
+    assert await text(host, "back") == "\u2190 Set"
+    await host.view.locator("#back").click()
+    await host.view.locator("#sheet").wait_for(state="visible", timeout=STEP_MS)
+
+    # More like this: another set of four, new seeds, paid once each.
+    first_ids = set(emulator.emulator.tasks)
+    await host.view.locator("#more").click()
+    await host.view.wait_for_function(
+        "ids => [...document.querySelectorAll('#sheet-cards .card')]"
+        ".filter(c => !ids.includes(c.dataset.taskid)).length === 4",
+        arg=sorted(first_ids),
+        timeout=STEP_MS,
+    )
+    await host.view.wait_for_function(SHEET_LOADED, arg=4, timeout=STEP_MS)
+    more = [call for call in host.relayed if call["name"] == "generate_image"]
+    assert len(more) == 1
+    assert more[0]["arguments"]["count"] == 4 and more[0]["arguments"]["new_task"] is True
+    made = runs(emulator)
+    assert len(made) == 8
+    assert {m["seed"] for m in made[4:]}.isdisjoint({40, 41, 42, 43})
+    assert host.problems == []
+
+
+async def test_the_gallery_shows_a_set_as_one_card(
+    emulator: EmulatorServer, hosts: Hosts, tmp_path: Path
+) -> None:
+    client = await hosts.connect(settings_for(emulator))
+    await client.call_tool("generate_image", {"prompt": "a single pear"})
+    await client.call_tool("generate_image", {"prompt": "three plums", "seed": 7, "count": 3})
+    host = await hosts.open(client, "list_tasks", {})
+    group = host.view.locator(".card[data-set]")
+    await group.wait_for(state="visible", timeout=STEP_MS)
+    await host.view.wait_for_function(
+        "() => [...document.querySelectorAll('#cards img')].length === 4"
+        " && [...document.querySelectorAll('#cards img')].every(i => i.complete && i.naturalWidth > 0)",
+        timeout=STEP_MS,
+    )
+    assert await host.view.locator("#cards .card").count() == 2  # the set is one card
+    assert await group.locator(".count").inner_text() == "3 images"
+    assert await group.locator(".what").inner_text() == "three plums"
+    assert await group.locator(".meta span").first.inner_text() == "3 of 3 made"
+    assert host.problems == []
+    await host.page.locator("#view").screenshot(path=artefacts(tmp_path) / "gallery-set.png")
+    await group.click()
+    await host.view.locator("#sheet").wait_for(state="visible", timeout=STEP_MS)
+    await host.view.wait_for_function(SHEET_LOADED, arg=3, timeout=STEP_MS)
+    assert await host.view.locator("#sheet-back").is_visible()
+    await host.view.locator("#sheet-back").click()
+    await host.view.locator("#gallery").wait_for(state="visible", timeout=STEP_MS)
