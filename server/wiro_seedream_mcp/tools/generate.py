@@ -111,7 +111,9 @@ def register(server: MCPServer[AppState]) -> None:
             "If the image is not ready in time, returns the task id instead: then call get_task with "
             "wait, do not generate again. The same inputs again within a few minutes return the task "
             "already started (a retry never pays twice). A call that ends early (a time-out, a cancel, "
-            "a dropped connection) leaves the task running: to stop a task, call kill_task or cancel_task."
+            "a dropped connection) leaves the task running: to stop a task, call kill_task or cancel_task. "
+            "For several options, pass count (up to 4): the images are made at once and returned together, "
+            "each with its seed."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
