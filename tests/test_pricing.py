@@ -162,6 +162,8 @@ async def test_estimate_cost_asks_wiro_and_starts_nothing(emulator: EmulatorServ
         "usd": 0.03,
         "source": FROM_WIRO,
         "basis": "Wiro's price: $0.03 per request",
+        "count": 1,
+        "totalusd": 0.03,
     }
     assert "A 1280x720 image is expected to cost $0.03" in text_of(answer)
     assert emulator.emulator.tasks == {}
