@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import anyio
 import pytest
 
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 
 from ..conftest import API_KEY, API_SECRET
+from ..waiting import until_async
 from .conftest import RUN, HttpServer, remote
 from .test_remote import text_of
 
@@ -47,3 +49,35 @@ async def test_a_set_through_a_refused_run_a_failed_task_a_budget_and_no_wait(
         assert len(set(ids)) == 2 and all(f'"{taskid}"' in text_of(started) for taskid in ids)
     assert seeds_run(emulator) == [51, 52, 53, 53, 1, 2]  # the first 53 was the Run refused
     assert sorted(int(task.inputs["seed"]) for task in emulator.emulator.tasks.values()) == [1, 2, 51, 52, 53]
+
+
+@pytest.mark.parametrize("stop_on_cancel", ["on", "off"])
+async def test_a_cancelled_set_over_http_follows_the_cancel_rule_for_every_task(
+    serve: Callable[..., HttpServer], http_emulator: Callable[..., EmulatorServer], stop_on_cancel: str
+) -> None:
+    """A person's stop (a cancel, with WIRO_STOP_ON_CANCEL=on) stops every task of the set; any
+    other end of the call leaves them all running, and the same call again returns them."""
+    emulator = http_emulator(Timings(queue=0, prepare=0, generate=60, postprocess=1))
+    server = serve(
+        emulator, WIRO_API_KEY=API_KEY, WIRO_API_SECRET=API_SECRET, WIRO_STOP_ON_CANCEL=stop_on_cancel
+    )
+    call = {"prompt": "three to stop", "count": 3}
+    async with remote(server.url, mode="legacy") as client:
+        async with anyio.create_task_group() as group:
+            group.start_soon(client.call_tool, "generate_image", call)
+            await until_async(lambda: started(emulator) == 3)
+            group.cancel_scope.cancel()
+        if stop_on_cancel == "on":
+            await until_async(lambda: emulator.emulator.count("/Task/Kill") == 3)
+            assert {task.stopped for task in emulator.emulator.tasks.values()} == {"kill"}
+            return
+        await until_async(lambda: "keep running on Wiro" in server.logged())
+        again = await client.call_tool("generate_image", {**call, "wait": False})
+    assert {v["taskid"] for v in again.structured_content["variations"]} == set(emulator.emulator.tasks)
+    assert emulator.emulator.count("/Task/Kill") == 0
+    assert len(seeds_run(emulator)) == 3
+
+
+def started(emulator: EmulatorServer) -> int:
+    now = emulator.emulator.clock()
+    return sum(task.status(now) == "task_start" for task in emulator.emulator.tasks.values())
