@@ -177,6 +177,7 @@ async def test_a_run_refused_midway_starts_no_more_and_a_retry_starts_only_the_r
         server.emulator.max_active = None
         rest = await client.call_tool("generate_image", call)
     text = text_of(partial)
+    assert text.startswith("A set of 3 images of one prompt (seeds 21, 22).")
     assert "Only 2 of the 3 tasks were started" in text
     assert "Concurrent task limit" in text
     assert [v["seed"] for v in partial.structured_content["variations"]] == [21, 22]

@@ -125,6 +125,18 @@ async def test_a_shared_store_that_cannot_be_reached_leaves_signing_to_this_mach
 
 
 @pytest.mark.anyio
+async def test_a_block_already_in_the_past_is_not_used_and_this_machine_signs() -> None:
+    """A store whose mark lags the clock (another machine's clock behind this one's) hands out a
+    block of times already gone: those are not sent, this machine's counter signs instead."""
+
+    async def behind(size: int, now_ms: int) -> int:
+        return now_ms - 60_000
+
+    source = SharedNonces(behind, NonceSource(clock=lambda: 1_767_000_000.0), clock=lambda: 1_767_000_000.0)
+    assert await source.next() == "1767000000000"
+
+
+@pytest.mark.anyio
 async def test_a_shared_store_that_hangs_holds_a_request_for_a_second_at_most() -> None:
     async def hanging(size: int, now_ms: int) -> int:
         await anyio.sleep_forever()

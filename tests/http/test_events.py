@@ -7,6 +7,7 @@ import socket
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp.server.streamable_http import EventMessage
 from mcp.types import JSONRPCNotification, JSONRPCResponse
@@ -15,6 +16,7 @@ from wiro_seedream_mcp.http.events import EventScope, SessionEvents, SharedEvent
 from wiro_seedream_mcp.journal import PostgresJournal
 
 from ..postgres import fresh_database
+from ..waiting import until_async
 
 pytestmark = pytest.mark.anyio
 
@@ -99,3 +101,28 @@ async def test_in_postgresql_events_are_the_sessions_own_and_answered_streams_ar
         rows = await journal.run(lambda conn: conn.fetchval("SELECT COUNT(*) FROM events"))
         assert rows == 3
         await journal.aclose()
+
+
+async def test_a_resumed_stream_waits_for_the_next_event_another_replica_stores(tmp_path: Path) -> None:
+    """The replica resuming a stream is told of each new event by NOTIFY, not by looking again."""
+    async with fresh_database() as url:
+        here, there = (
+            PostgresJournal(url, spool=tmp_path / "here"),
+            PostgresJournal(url, spool=tmp_path / "there"),
+        )
+        told = anyio.Event()
+
+        async def wait() -> None:
+            await here.events.wait("token", "stream", 600)  # far longer than the test may take
+            told.set()
+
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(wait)
+                await until_async(lambda: here.events._listener is not None)
+                await there.events.put("token", "s1", "alice", "stream", "{}", False, time.time())
+                with anyio.fail_after(10):
+                    await told.wait()
+        finally:
+            await here.aclose()
+            await there.aclose()
