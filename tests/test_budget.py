@@ -100,7 +100,8 @@ async def test_without_a_known_price_a_budget_refuses_rather_than_guess(
     async with connect(limited(server, tmp_path, budget_usd=5.0)) as client:
         refused = await client.call_tool("generate_image", {"prompt": "unknown price"})
     assert refused.is_error is True
-    assert "what this task would cost is not known" in text_of(refused)
+    assert text_of(refused).startswith("WIRO_BUDGET_USD is set, but what this task would cost is not known")
+    assert "unset WIRO_BUDGET_USD" in text_of(refused)
     assert server.emulator.count(RUN) == 0
 
 
