@@ -165,7 +165,10 @@ def test_the_link_check_bites() -> None:
 def test_it_shows_the_viewer_as_the_browser_tests_last_saw_it() -> None:
     viewer = _section("The image viewer")
     shots = re.findall(r"\((docs/[\w-]+\.png)\)", viewer)
-    assert shots == ["docs/viewer-dark-360.png", "docs/gallery.png", "docs/viewer.png"]
+    assert shots == [
+        *("docs/viewer-dark-360.png", "docs/gallery.png", "docs/viewer.png"),
+        *("docs/contact-sheet.png", "docs/gallery-set.png"),
+    ]
     for shot in shots:  # written by tests/browser/test_view.py with WIRO_TEST_ARTEFACTS=docs
         assert (ROOT / shot).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), shot
     for host in ("claude.ai", "Claude Desktop", "ChatGPT", "VS Code", "Goose", "Microsoft 365"):
