@@ -5,7 +5,9 @@ once; a retry attaches to the same set; faults and stops per task."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,11 @@ from typing import Any
 import anyio
 import pytest
 from mcp.types import ElicitRequestParams, ElicitResult, ImageContent, ResourceLink
+from PIL import Image
 
-from wiro_seedream_mcp.config import Settings
+from wiro_seedream_mcp.config import DEFAULT_PREVIEW_SIZE, PREVIEW_SIZE_RANGE, Settings
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
+from wiro_seedream_mcp.media import preview
 
 from .conftest import connect, settings_for
 from .test_tools import text_of
@@ -243,3 +247,14 @@ async def test_estimate_cost_takes_a_count(emulator: EmulatorServer) -> None:
     assert data["totalusd"] == pytest.approx(4 * data["usd"])
     assert "4 images" in text_of(estimated)
     assert json.dumps(data)
+
+
+def test_four_previews_of_the_hardest_picture_at_a_sets_size_stay_far_under_a_megabyte() -> None:
+    """Random noise is what compresses worst; a set's previews are half the configured size."""
+    noise = Image.frombytes("RGB", (1024, 1024), os.urandom(1024 * 1024 * 3))
+    out = io.BytesIO()
+    noise.save(out, format="PNG")
+    single, _ = preview(out.getvalue(), DEFAULT_PREVIEW_SIZE)
+    smaller, mime = preview(out.getvalue(), max(PREVIEW_SIZE_RANGE[0], DEFAULT_PREVIEW_SIZE // 2))
+    assert mime == "image/jpeg"
+    assert 4 * len(smaller) < 250_000 < 4 * len(single)  # four full-size ones would not be
