@@ -14,13 +14,14 @@ gc.disable()
 import json
 import os
 import re
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.extension import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from pydantic import SecretStr
@@ -152,3 +153,19 @@ async def connect(
     extensions = [APPS_CLIENT] if apps else None
     async with Client(build_server(settings), mode=mode, extensions=extensions, **options) as client:
         yield client
+
+
+def stdio_server(emulator: EmulatorServer, state_dir: Path, **env: str) -> StdioServerParameters:
+    """The server as a host starts it over stdio (``python -m wiro_seedream_mcp``), on the
+    emulator's project, with a journal of its own and no preview, plus ``env``."""
+    environ = {
+        "WIRO_API_KEY": API_KEY,
+        "WIRO_API_SECRET": API_SECRET,
+        "WIRO_API_BASE_URL": emulator.base_url,
+        "WIRO_STATE_DIR": str(state_dir),
+        "WIRO_PREVIEW": "off",
+        **env,
+    }
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "wiro_seedream_mcp", "serve"], env=environ
+    )

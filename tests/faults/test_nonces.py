@@ -8,13 +8,13 @@ from pathlib import Path
 
 import anyio
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 
 from wiro_seedream_mcp.emulator import EmulatorServer
 from wiro_seedream_mcp.journal import PostgresJournal
 from wiro_seedream_mcp.wiro.signing import NonceSource, SharedNonces
 
-from ..conftest import API_KEY, API_SECRET
+from ..conftest import stdio_server
 from ..postgres import fresh_database
 
 NONCES = """
@@ -45,15 +45,7 @@ def test_nonces_are_unique_across_processes(tmp_path: Path) -> None:
 @pytest.mark.child_process
 @pytest.mark.anyio
 async def test_two_servers_on_one_key_get_no_nonce_refused(emulator: EmulatorServer, tmp_path: Path) -> None:
-    env = {
-        "WIRO_API_KEY": API_KEY,
-        "WIRO_API_SECRET": API_SECRET,
-        "WIRO_API_BASE_URL": emulator.base_url,
-        "WIRO_STATE_DIR": str(tmp_path),
-        "WIRO_PREVIEW": "off",
-        "WIRO_LOG_LEVEL": "WARNING",
-    }
-    params = StdioServerParameters(command=sys.executable, args=["-m", "wiro_seedream_mcp", "serve"], env=env)
+    params = stdio_server(emulator, tmp_path, WIRO_LOG_LEVEL="WARNING")
     refused: list[str] = []
 
     async def host(n: int) -> None:

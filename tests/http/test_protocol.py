@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
     INVALID_PARAMS,
@@ -26,7 +25,7 @@ from mcp.types import (
 
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 
-from ..conftest import API_KEY, API_SECRET
+from ..conftest import API_KEY, API_SECRET, stdio_server
 from ..waiting import until_async
 from .conftest import HttpServer, remote
 
@@ -64,15 +63,7 @@ async def test_log_lines_task_updates_completions_and_prompt_errors_reach_a_real
     @asynccontextmanager
     async def client() -> AsyncIterator[Client]:
         if transport == "stdio":
-            env = {
-                "WIRO_API_KEY": API_KEY,
-                "WIRO_API_SECRET": API_SECRET,
-                "WIRO_API_BASE_URL": emulator.base_url,
-                "WIRO_STATE_DIR": str(tmp_path),
-                "WIRO_PREVIEW": "off",
-            }
-            params = StdioServerParameters(command=sys.executable, args=["-m", "wiro_seedream_mcp"], env=env)
-            async with Client(params, **options) as session:
+            async with Client(stdio_server(emulator, tmp_path), **options) as session:
                 yield session
         else:
             server = serve(emulator, WIRO_API_KEY=API_KEY, WIRO_API_SECRET=API_SECRET)
