@@ -94,6 +94,7 @@ async def test_seed_0_draws_distinct_seeds_and_a_retry_attaches_to_the_same_set(
     assert [v["taskid"] for v in again.structured_content["variations"]] == [
         v["taskid"] for v in first.structured_content["variations"]
     ]
+    assert [v["seed"] for v in again.structured_content["variations"]] == seeds  # named as before
     assert "nothing was paid twice" in text_of(again)
     # new_task: another set, with new seeds.
     assert len(run_seeds(server)) == 6
