@@ -226,7 +226,12 @@ async def resume_elsewhere(
         quiet_since = time.monotonic()
         ended = False
         while not ended and time.monotonic() - quiet_since < events.grace:
-            for event, data, final in await events.db.after(token, stream, row):
+            try:
+                fresh = await events.db.after(token, stream, row)
+            except Exception as exc:  # the database went away: the client resumes again later
+                log.warning("stream events: a resumed stream ends, the database did not answer (%s)", exc)
+                break
+            for event, data, final in fresh:
                 row, quiet_since, ended = event, time.monotonic(), ended or final
                 if data is not None:
                     chunk = f"event: message\r\nid: {token}:{event}\r\ndata: {data}\r\n\r\n"
