@@ -158,18 +158,18 @@ class SharedEvents(EventStore):
     ) -> StreamId | None:
         if ":" not in last_event_id:
             return await self.local.replay_events_after(last_event_id, send_callback)
-        scope = event_scope.get()
-        found = await self.locate(last_event_id, scope)
+        found = await self.locate(last_event_id, event_scope.get())
         if found is None:
             return None
-        stream, row = found
-        for event, data, _ in await self.db.after(last_event_id.split(":")[0], stream, row):
+        token, stream, row = found
+        for event, data, _ in await self.db.after(token, stream, row):
             if data is not None:
-                await send_callback(EventMessage(_message(data), _event_id(last_event_id, event)))
+                await send_callback(EventMessage(_message(data), f"{token}:{event}"))
         return stream
 
-    async def locate(self, event_id: EventId, scope: EventScope | None) -> tuple[StreamId, int] | None:
-        """The stream of ``event_id`` and its row, when the event is the session's of ``scope``."""
+    async def locate(self, event_id: EventId, scope: EventScope | None) -> tuple[str, StreamId, int] | None:
+        """The session's token, stream and row of ``event_id``, when the event is the session's of
+        ``scope``."""
         token, _, row = event_id.partition(":")
         if scope is None or not row.isdigit():
             return None
@@ -185,16 +185,12 @@ class SharedEvents(EventStore):
             or found.session != scope.session
         ):
             return None  # forgotten, or another caller's, or another session's
-        return found.stream, int(row)
+        return token, found.stream, int(row)
 
 
 def _message(data: str) -> JSONRPCMessage:
     message: JSONRPCMessage = jsonrpc_message_adapter.validate_json(data)
     return message
-
-
-def _event_id(like: EventId, row: int) -> EventId:
-    return f"{like.split(':')[0]}:{row}"
 
 
 async def resume_elsewhere(
@@ -207,8 +203,7 @@ async def resume_elsewhere(
     if found is None:
         await send_error(send, 404, "not_found", "Session not found", [])
         return
-    stream, row = found
-    token = last_id.split(":", maxsplit=1)[0]
+    token, stream, row = found
     headers = [
         (b"content-type", b"text/event-stream"),
         (b"cache-control", b"no-cache, no-transform"),
