@@ -259,3 +259,19 @@ def test_four_previews_of_the_hardest_picture_at_a_sets_size_stay_far_under_a_me
     smaller, mime = preview(out.getvalue(), max(PREVIEW_SIZE_RANGE[0], DEFAULT_PREVIEW_SIZE // 2))
     assert mime == "image/jpeg"
     assert 4 * len(smaller) < 250_000 < 4 * len(single)  # four full-size ones would not be
+
+
+async def test_a_wait_that_ends_before_the_images_counts_no_task_as_done(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
+) -> None:
+    server = emulator_factory(timings=Timings(queue=0, prepare=0, generate=30, postprocess=1))
+    steps: list[str] = []
+
+    async def noted(progress: float, total: float | None, message: str | None) -> None:
+        steps.append(message or "")
+
+    async with connect(settings(server, tmp_path, wait_timeout=0.5)) as client:
+        call = {"prompt": "not yet", "count": 2}
+        pending = await client.call_tool("generate_image", call, progress_callback=noted)
+    assert [v["done"] for v in pending.structured_content["variations"]] == [False, False]
+    assert steps and all(step.startswith("0 of 2 done") for step in steps), steps

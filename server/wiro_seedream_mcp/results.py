@@ -219,11 +219,17 @@ def pending_hint(task: Task, settings: Settings, *, waited: float = 0) -> str:
 
 
 def set_result(
-    results: list[CallToolResult], seeds: list[int], *, lead: str, next_step: str | None = None
+    results: list[CallToolResult],
+    seeds: list[int],
+    *,
+    lead: str,
+    next_step: str | None = None,
+    warnings: list[str] | None = None,
 ) -> CallToolResult:
     """One answer for a set of tasks (``count`` above 1), from each task's own result: a text that
     names every image by its seed, each task's preview and link, and ``structuredContent`` with the
-    first task's fields plus one entry per task and the total cost."""
+    first task's fields plus one entry per task and the total cost. ``warnings``: the set's own
+    (starting it), before each task's."""
     entries = [TaskResult.model_validate(r.structured_content) for r in results]
     variations = [
         Variation(
@@ -246,7 +252,7 @@ def set_result(
             "variations": variations,
             "variationscost": total,
             "next": next_step or first.next,
-            "warnings": [f"task {e.taskid}: {w}" for e in entries for w in e.warnings],
+            "warnings": [*(warnings or []), *(f"task {e.taskid}: {w}" for e in entries for w in e.warnings)],
         }
     )
     made = sum(1 for v in variations if v.succeeded)

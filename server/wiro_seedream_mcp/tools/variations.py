@@ -16,7 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 
 from ..cancels import ended_because, should_stop
-from ..follow import stop_quietly
+from ..follow import TaskFollower, stop_quietly
 from ..pricing import CostEstimate
 from ..results import pending_hint, set_result, task_result
 from ..state import AppState
@@ -102,16 +102,13 @@ async def generate_set(
     if not wait:
         for k in placed:
             state.watch.follow(_task(plan, k))
-        results = [task_result(_task(plan, k), estimate=estimate, warnings=warnings) for k in placed]
+        results = [task_result(_task(plan, k), estimate=estimate) for k in placed]
         ids = ", ".join(f'"{_task(plan, k).id}"' for k in placed)
         hint = f"Call get_task with each taskid ({ids}) to wait for its image."
-        return set_result(results, [plan.seeds[k] for k in placed], lead=lead, next_step=hint)
+        seeds = [plan.seeds[k] for k in placed]
+        return set_result(results, seeds, lead=lead, next_step=hint, warnings=warnings)
     results = await follow_all(ctx, state, plan, placed, began + waiting, until, estimate)
-    results[0].structured_content = {
-        **(results[0].structured_content or {}),
-        "warnings": [*warnings, *((results[0].structured_content or {}).get("warnings") or [])],
-    }
-    return set_result(results, [plan.seeds[k] for k in placed], lead=lead)
+    return set_result(results, [plan.seeds[k] for k in placed], lead=lead, warnings=warnings)
 
 
 def _task(plan: SetPlan, index: int) -> Task:
@@ -133,11 +130,13 @@ async def follow_all(
     progress = SetProgress(ctx, len(placed))
     results: dict[int, CallToolResult] = {}
     latest: dict[int, Task] = {k: _task(plan, k) for k in placed}
+    # The followers: each task's status as last seen, which is what a stop is chosen by.
+    watchers: dict[int, TaskFollower] = {}
 
     async def one(index: int) -> None:
         task = latest[index]
         if not task.done:
-            watcher = follower(ctx, state, task, report=progress.of(index))
+            watcher = watchers[index] = follower(ctx, state, task, report=progress.of(index))
             try:
                 await watcher.note(task.status or TaskStatus.QUEUE)
                 task = latest[index] = await wait_for(
@@ -152,8 +151,8 @@ async def follow_all(
                     estimate=estimate,
                 )
                 return
-        await progress.ended_one(index)
         if task.done:
+            await progress.ended_one(index)
             results[index] = await finished(
                 state, task, until=until, ctx=ctx, cancelled_is_error=True, smaller=True, estimate=estimate
             )
@@ -170,22 +169,21 @@ async def follow_all(
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             reason = await state.cancels.reason(ctx)
-            running = [task for task in latest.values() if not task.done]
+            running = {k: task for k, task in latest.items() if not task.done}
             if should_stop(reason, stop_on_cancel=state.settings.stop_on_cancel):
                 log.warning(
                     "a set of %d tasks: the call was cancelled (%s); stopping them", len(running), reason
                 )
                 async with anyio.create_task_group() as stops:
-                    for task in running:
-                        stops.start_soon(
-                            stop_quietly, state.client(), task.id, task.status, state.journal.update
-                        )
+                    for k, task in running.items():
+                        status = watchers[k].status if k in watchers else task.status
+                        stops.start_soon(stop_quietly, state.client(), task.id, status, state.journal.update)
             else:
                 log.warning(
                     "tasks %s: the call ended before their images (%s); they keep running on Wiro and are "
                     "journaled: get_task with a task id, list_tasks, or the same generate_image call again "
                     "picks them up",
-                    ", ".join(task.id for task in running),
+                    ", ".join(task.id for task in running.values()),
                     ended_because(reason),
                 )
         raise
