@@ -11,7 +11,9 @@ import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
+from pydantic import ValidationError
 
+from ..arguments import one_line
 from ..follow import PROGRESS_TOTAL, OnProgress, TaskFollower, left
 from ..journal import JournalEntry, JournalUnavailableError, TaskJournal
 from ..results import TaskResult, task_result
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "TaskOutcome",
+    "checked_inputs",
     "finished",
     "follower",
     "journal_entry",
@@ -35,6 +38,14 @@ __all__ = [
 ]
 
 TaskOutcome = Annotated[CallToolResult, TaskResult]
+
+
+def checked_inputs(**fields: Any) -> SeedreamInputs:
+    """The model's inputs, or one line naming the argument that is wrong and what is allowed."""
+    try:
+        return SeedreamInputs(**fields)
+    except ValidationError as exc:
+        raise ToolError(one_line(exc, SeedreamInputs.model_json_schema())) from exc
 
 
 def tool_error(exc: WiroError, action: str) -> ToolError:

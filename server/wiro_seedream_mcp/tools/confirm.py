@@ -16,14 +16,14 @@ from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import Elicit
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from ..budget import today
 from ..journal import JournalEntry, JournalUnavailableError
 from ..state import AppState, call_slot, state_of
 from ..wiro.models import Task
 from ..wiro.seedream import SeedreamInputs
-from .common import reuse, same_inputs
+from .common import checked_inputs, reuse, same_inputs
 from .sets import MOST, plan_set
 
 PROMPT_SHOWN = 200
@@ -103,10 +103,11 @@ async def confirmation(
 def _valid(
     prompt: str, size: str, watermark: bool, guidance: float, seed: int, callback: str | None, count: int
 ) -> SeedreamInputs | None:
+    """The inputs, or None for those the tool itself refuses (in one line, before anything is asked)."""
     if not isinstance(count, int) or not 1 <= count <= MOST:
         return None
     try:
-        return SeedreamInputs(
+        return checked_inputs(
             prompt=prompt,
             size=size,
             watermark=watermark,
@@ -114,7 +115,7 @@ def _valid(
             seed=seed,
             callbackUrl=callback,
         )
-    except ValidationError:
+    except ToolError:
         return None
 
 

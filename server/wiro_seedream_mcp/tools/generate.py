@@ -4,17 +4,15 @@
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import Resolve
 from mcp.types import ToolAnnotations
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from ..arguments import one_line
 from ..cancels import ended_because, should_stop
 from ..follow import stop_quietly
 from ..journal import JournalEntry
@@ -31,12 +29,12 @@ from ..wiro.seedream import (
     GuidanceScale,
     Prompt,
     Seed,
-    SeedreamInputs,
     SizeParam,
     Watermark,
 )
 from .common import (
     TaskOutcome,
+    checked_inputs,
     finished,
     follower,
     reuse,
@@ -91,14 +89,6 @@ def reused_lead(entry: JournalEntry) -> str:
         "task, not a new one, so nothing was paid twice. To make another image, change the seed or "
         "pass new_task true."
     )
-
-
-def checked_inputs(**fields: Any) -> SeedreamInputs:
-    """The model's inputs, or one line naming the argument that is wrong and what is allowed."""
-    try:
-        return SeedreamInputs(**fields)
-    except ValidationError as exc:
-        raise ToolError(one_line(exc, SeedreamInputs.model_json_schema())) from exc
 
 
 def register(server: MCPServer[AppState]) -> None:
