@@ -275,3 +275,19 @@ async def test_a_wait_that_ends_before_the_images_counts_no_task_as_done(
         pending = await client.call_tool("generate_image", call, progress_callback=noted)
     assert [v["done"] for v in pending.structured_content["variations"]] == [False, False]
     assert steps and all(step.startswith("0 of 2 done") for step in steps), steps
+
+
+async def test_a_set_the_confirmation_found_is_not_looked_up_again(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
+) -> None:
+    server = emulator_factory(timings=Timings(queue=0, prepare=0, generate=30, postprocess=1))
+    call = {"prompt": "asked about once", "count": 2, "wait": False}
+    async with connect(settings(server, tmp_path, confirm_above=1.0)) as client:  # $0.06 asks nothing
+        first = await client.call_tool("generate_image", call)
+        before = server.emulator.count("/Task/Detail")
+        again = await client.call_tool("generate_image", call)
+    assert [v["taskid"] for v in again.structured_content["variations"]] == [
+        v["taskid"] for v in first.structured_content["variations"]
+    ]
+    assert server.emulator.count("/Task/Detail") - before == 2  # each running task once, not twice
+    assert len(run_seeds(server)) == 2

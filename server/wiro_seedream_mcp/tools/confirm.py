@@ -24,7 +24,7 @@ from ..state import AppState, call_slot, state_of
 from ..wiro.models import Task
 from ..wiro.seedream import SeedreamInputs
 from .common import checked_inputs, reuse, same_inputs
-from .sets import MOST, plan_set
+from .sets import MOST, SetPlan, plan_set
 
 PROMPT_SHOWN = 200
 
@@ -45,6 +45,9 @@ class NotAsked:
     # Not asked because the task already started with these inputs is returned again: its journal
     # entry and the task as Wiro has it now, for the tool to return without asking Wiro again.
     reused: tuple[JournalEntry, Task] | None = None
+    # Not asked about a set (count above 1): the set as the confirmation found it (the tasks the
+    # same call already started, checked with Wiro), for the tool to start only what it lacks.
+    plan: SetPlan | None = None
 
 
 async def confirmation(
@@ -63,9 +66,10 @@ async def confirmation(
     inputs = _valid(prompt, size, watermark, guidanceScale, seed, callbackUrl, count)
     if threshold is None or inputs is None:
         return NotAsked()  # nothing to ask, or inputs the tool refuses in one line, asking nothing
-    starting = await _to_start(state, inputs, count, new_task)
-    if isinstance(starting, NotAsked):
-        return starting
+    found = await _to_start(state, inputs, count, new_task)
+    if isinstance(found, NotAsked):
+        return found
+    starting, plan = found
     estimate = await state.prices.estimate(inputs, state.owner)
     usd = estimate.usd * starting if estimate.usd is not None else None
     if threshold > 0 and usd is not None and usd <= threshold:
@@ -74,7 +78,7 @@ async def confirmation(
         except JournalUnavailableError:
             spend = None
         if spend is not None and spend.finished + spend.held + usd <= threshold:
-            return NotAsked()
+            return NotAsked(plan=plan)
     capabilities = ctx.client_capabilities
     if capabilities is None or capabilities.elicitation is None:
         higher = " or a higher amount" if threshold > 0 else ""
@@ -119,20 +123,23 @@ def _valid(
         return None
 
 
-async def _to_start(state: AppState, inputs: SeedreamInputs, count: int, new_task: bool) -> int | NotAsked:
-    """How many paid tasks this call would start: the task (or the tasks of the set) the same call
-    already started, and that Wiro still has, is returned again without asking."""
+async def _to_start(
+    state: AppState, inputs: SeedreamInputs, count: int, new_task: bool
+) -> tuple[int, SetPlan | None] | NotAsked:
+    """How many paid tasks this call would start (and, for a set, the set): the task (or the tasks
+    of the set) the same call already started, and that Wiro still has, is returned again without
+    asking."""
     until = anyio.current_time() + state.settings.answer_margin
     if count > 1:
-        starting = len((await plan_set(state, inputs, count, new_task=new_task, until=until)).missing)
-        return starting or NotAsked()
+        plan = await plan_set(state, inputs, count, new_task=new_task, until=until)
+        return (len(plan.missing), plan) if plan.missing else NotAsked(plan=plan)
     entry = None if new_task else await same_inputs(state, inputs)
     if entry is not None:
         # Only a task Wiro still has is returned again; one stopped elsewhere means a new task.
         found = await reuse(state, entry, until)
         if found is not None:
             return NotAsked(reused=(entry, found))  # the task already started: nothing new is paid
-    return 1
+    return 1, None
 
 
 def reused_by(outcome: ElicitationResult[StartTask]) -> tuple[JournalEntry, Task] | None:
@@ -140,6 +147,14 @@ def reused_by(outcome: ElicitationResult[StartTask]) -> tuple[JournalEntry, Task
     with its journal entry; None when it looked for none or found none."""
     if isinstance(outcome, AcceptedElicitation) and isinstance(outcome.data, NotAsked):
         return outcome.data.reused
+    return None
+
+
+def planned_by(outcome: ElicitationResult[StartTask]) -> SetPlan | None:
+    """The set the confirmation found when it asked nothing about it; None when it looked for none
+    (no WIRO_CONFIRM) or asked the person (who took time: the set is looked at again)."""
+    if isinstance(outcome, AcceptedElicitation) and isinstance(outcome.data, NotAsked):
+        return outcome.data.plan
     return None
 
 

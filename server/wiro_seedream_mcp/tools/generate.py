@@ -41,7 +41,7 @@ from .common import (
     same_inputs,
     wait_for,
 )
-from .confirm import StartTask, confirmation, go_ahead, reused_by
+from .confirm import StartTask, confirmation, go_ahead, planned_by, reused_by
 from .sets import Count, plan_set
 from .starting import start
 from .variations import generate_set
@@ -141,7 +141,9 @@ def register(server: MCPServer[AppState]) -> None:
         warnings: list[str] = []
         estimate = await state.prices.estimate(inputs, state.owner)
         if count > 1:
-            plan = await plan_set(state, inputs, count, new_task=new_task, until=until - 1.0)
+            plan = planned_by(confirmed) or await plan_set(
+                state, inputs, count, new_task=new_task, until=until - 1.0
+            )
             return await generate_set(
                 ctx,
                 state,
