@@ -14,7 +14,6 @@ gc.disable()
 import json
 import os
 import re
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +28,8 @@ from pydantic import SecretStr
 from wiro_seedream_mcp.app import build_server
 from wiro_seedream_mcp.config import ANSWER_MARGIN, Settings, default_socket_url
 from wiro_seedream_mcp.emulator import EmulatorServer, Project, Timings, WiroEmulator
+
+from .spawn import server_command
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -156,8 +157,9 @@ async def connect(
 
 
 def stdio_server(emulator: EmulatorServer, state_dir: Path, **env: str) -> StdioServerParameters:
-    """The server as a host starts it over stdio (``python -m wiro_seedream_mcp``), on the
-    emulator's project, with a journal of its own and no preview, plus ``env``."""
+    """The server as a host starts it over stdio (``python -m wiro_seedream_mcp``, or forked as
+    ``tests/spawn.py`` says), on the emulator's project, with a journal of its own and no
+    preview, plus ``env``."""
     environ = {
         "WIRO_API_KEY": API_KEY,
         "WIRO_API_SECRET": API_SECRET,
@@ -166,6 +168,5 @@ def stdio_server(emulator: EmulatorServer, state_dir: Path, **env: str) -> Stdio
         "WIRO_PREVIEW": "off",
         **env,
     }
-    return StdioServerParameters(
-        command=sys.executable, args=["-m", "wiro_seedream_mcp", "serve"], env=environ
-    )
+    command, *args = server_command("serve")
+    return StdioServerParameters(command=command, args=args, env=environ)

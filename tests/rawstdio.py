@@ -6,18 +6,18 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-SCRIPT = Path(sys.executable).parent / ("wiro-seedream-mcp.exe" if os.name == "nt" else "wiro-seedream-mcp")
+from .spawn import SCRIPT, server_command
+
+__all__ = ["SCRIPT", "RawServer"]
 
 
 class RawServer:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *, fresh: bool = False) -> None:
         self.proc = subprocess.Popen(
-            [str(SCRIPT)],
+            server_command(fresh=fresh),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from wiro_seedream_mcp.config import ConfigError, Settings
 from wiro_seedream_mcp.emulator import EmulatorServer, Project, Timings
 
 from .conftest import API_KEY, API_SECRET, connect, settings_for
+from .spawn import server_command
 from .test_tools import text_of
 
 pytestmark = pytest.mark.anyio
@@ -130,7 +130,8 @@ async def test_two_processes_racing_for_the_last_task_start_exactly_one(
         "WIRO_BUDGET_USD": "0.05",
         "WIRO_LOG_LEVEL": "WARNING",
     }
-    params = StdioServerParameters(command=sys.executable, args=["-m", "wiro_seedream_mcp", "serve"], env=env)
+    command, *args = server_command("serve")
+    params = StdioServerParameters(command=command, args=args, env=env)
     answers: list[Any] = []
     async with Client(params) as one, Client(params) as two:
         ready = [await one.list_tools(), await two.list_tools()]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import shlex
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +33,8 @@ from wiro_seedream_mcp.wiro.signing import WiroAuth
 
 from .conftest import API_KEY, API_SECRET, connect, settings_for
 from .mockwiro import mock_client
-from .rawstdio import SCRIPT, RawServer
+from .rawstdio import RawServer
+from .spawn import server_command
 from .waiting import until, until_async
 
 QUEUED = Timings(queue=60, prepare=1, generate=1, postprocess=1)
@@ -224,7 +226,9 @@ async def test_a_cancel_over_real_stdio_follows_the_setting(
     log = tmp_path / "server.log"
     log.touch()
     # The server's stderr goes to a file the test reads.
-    params = StdioServerParameters(command="/bin/sh", args=["-c", f'exec "{SCRIPT}" 2>>"{log}"'], env=env)
+    params = StdioServerParameters(
+        command="/bin/sh", args=["-c", f'exec {shlex.join(server_command())} 2>>"{log}"'], env=env
+    )
     async with Client(params, mode="legacy") as client:
         await _cancel_midway(client, server, "task_start")
         if stop_on_cancel == "on":

@@ -51,7 +51,7 @@ async def test_generate_over_real_stdio(emulator: EmulatorServer, mode: str) -> 
 def test_stdout_is_json_rpc_only_and_secrets_stay_out_of_stderr(emulator: EmulatorServer) -> None:
     """A failing call logs on stderr; stdout carries nothing but JSON-RPC; no secret shows anywhere."""
     wrong_secret = "wrong-secret-should-never-be-printed"
-    server = RawServer(server_env(emulator, WIRO_API_SECRET=wrong_secret, WIRO_LOG_LEVEL="DEBUG"))
+    server = RawServer(server_env(emulator, WIRO_API_SECRET=wrong_secret, WIRO_LOG_LEVEL="DEBUG"), fresh=True)
     try:
         assert server.initialize()["result"]["serverInfo"]["name"] == "wiro-seedream"
         assert len(server.response(server.send("tools/list"))["result"]["tools"]) == 6

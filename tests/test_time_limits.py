@@ -23,7 +23,7 @@ from wiro_seedream_mcp.tools.common import same_inputs
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH, SeedreamInputs
 
 from .conftest import API_KEY, API_SECRET, connect, settings_for
-from .rawstdio import SCRIPT
+from .spawn import server_command
 from .waiting import until_async
 
 # Long enough to outlast a 1 s client limit, short enough for a test.
@@ -65,7 +65,8 @@ def _stdio(server: EmulatorServer, state: Path) -> StdioServerParameters:
         "WIRO_STATE_DIR": str(state),
         "WIRO_PREVIEW": "off",
     }
-    return StdioServerParameters(command=str(SCRIPT), env=env)
+    command, *args = server_command()
+    return StdioServerParameters(command=command, args=args, env=env)
 
 
 @pytest.mark.child_process

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import random
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +38,7 @@ from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
 from ..conftest import API_KEY, API_SECRET
+from ..spawn import server_command
 
 CALLS = int(os.environ.get("WIRO_FUZZ_CALLS", "300"))
 SEED = int(os.environ.get("WIRO_FUZZ_SEED") or random.randrange(2**32))
@@ -146,7 +146,8 @@ def session(emulator_factory: Any, tmp_path: Path) -> Iterator[tuple[BlockingPor
         "WIRO_WAIT_TIMEOUT": str(WAIT),
         "WIRO_LOG_LEVEL": "ERROR",
     }
-    params = StdioServerParameters(command=sys.executable, args=["-m", "wiro_seedream_mcp", "serve"], env=env)
+    command, *args = server_command("serve")
+    params = StdioServerParameters(command=command, args=args, env=env)
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(Client(params)) as client:
         yield portal, client, server
 

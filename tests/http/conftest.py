@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,6 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 from wiro_seedream_mcp.emulator import EmulatorServer, Project, Timings
 
 from ..conftest import API_KEY, API_SECRET
+from ..spawn import server_command
 
 ROOT = Path(__file__).resolve().parents[2]
 # A second project on the same emulator: another person with a key of their own.
@@ -65,16 +65,7 @@ class HttpServer:
     def start(self) -> HttpServer:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "wiro_seedream_mcp",
-                    "serve",
-                    "--http",
-                    "--port",
-                    str(self.port),
-                    *self.args,
-                ],
+                server_command("serve", "--http", "--port", str(self.port), *self.args),
                 env=self.env,
                 stdout=log,
                 stderr=log,
