@@ -31,49 +31,39 @@ def test_the_output_and_exit_code_are_the_servers() -> None:
     assert "--port" in refused.stderr and refused.stdout == ""
 
 
-def test_signals_reach_the_server_and_a_killed_launcher_takes_it_along(tmp_path: Path) -> None:
-    env = {**os.environ, "WIRO_STATE_DIR": str(tmp_path)}
-    gentle = subprocess.Popen(
+def emulated_server(state: Path) -> subprocess.Popen[bytes]:
+    """A forked ``serve --emulator`` on pipes, once it has answered ``initialize``."""
+    server = subprocess.Popen(
         forked_command("serve", "--emulator"),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=env,
+        env={**os.environ, "WIRO_STATE_DIR": str(state)},
     )
-    assert gentle.stdin is not None and gentle.stdout is not None
-    gentle.stdin.write(INITIALIZE)
-    gentle.stdin.flush()
-    assert b'"result"' in gentle.stdout.readline()  # it serves, its signal handlers set
+    assert server.stdin is not None and server.stdout is not None
+    server.stdin.write(INITIALIZE)
+    server.stdin.flush()
+    assert b'"result"' in server.stdout.readline()  # it serves, its signal handlers set
+    return server
+
+
+def test_signals_reach_the_server_and_a_killed_launcher_takes_it_along(tmp_path: Path) -> None:
+    gentle = emulated_server(tmp_path)
     gentle.send_signal(signal.SIGTERM)  # stdin stays open: the signal alone ends it
     gentle.wait(timeout=20)
     assert gentle.stderr is not None
-    stderr = gentle.stderr.read()
     # The server heard SIGTERM itself (its own words), and its exit code came back.
-    assert b"SIGTERM received" in stderr
+    assert b"SIGTERM received" in gentle.stderr.read()
     assert gentle.returncode == 0
     assert forked_servers() == set()
 
-    killed = subprocess.Popen(
-        forked_command("serve", "--emulator"),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    until(lambda: len(forked_servers()) == 1)
+    killed = emulated_server(tmp_path)
     killed.kill()
     assert killed.wait(timeout=20) == -signal.SIGKILL
     until(lambda: forked_servers() == set())
 
     # A server that dies of a signal is seen to, as a started one would be.
-    dying = subprocess.Popen(
-        forked_command("serve", "--emulator"),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    until(lambda: len(forked_servers()) == 1)
+    dying = emulated_server(tmp_path)
     [server] = forked_servers()
     os.kill(server, signal.SIGKILL)
     assert dying.wait(timeout=20) == -signal.SIGKILL
