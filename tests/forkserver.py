@@ -87,6 +87,9 @@ def serve(path: str) -> None:
     import wiro_seedream_mcp.http  # noqa: F401
 
     assert threading.active_count() == 1, "the fork server must not run threads"
+    # Ctrl-C on a test run reaches this process too: it ends when its test process does (its
+    # stdin closes), and its children take SIGINT as a started server does (see become).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.collect()
     gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
