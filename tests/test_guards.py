@@ -14,6 +14,7 @@ import anyio
 import httpx2 as httpx
 import pytest
 
+from wiro_seedream_mcp import follow
 from wiro_seedream_mcp.config import ConfigError, Settings
 from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.journal import Journal
@@ -110,16 +111,22 @@ async def test_a_journal_row_reads_back_cut_to_the_sizes_the_server_writes(tmp_p
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("socket", [True, False])
 async def test_a_live_socket_slows_the_polling_to_the_safety_net(
-    emulator_factory: Callable[..., EmulatorServer],
+    emulator_factory: Callable[..., EmulatorServer], monkeypatch: pytest.MonkeyPatch, socket: bool
 ) -> None:
-    """Detail every 5 s while the socket pushes the news, instead of every second."""
-    server = emulator_factory(timings=Timings(queue=0, prepare=0, generate=8, postprocess=0.5))
-    async with connect(settings_for(server, wait_timeout=30)) as client:
+    """Detail at the safety net's pace (5 s) while the socket pushes the news, instead of the
+    polling's (every second): both a fifth of theirs here, so the job is a fifth as long."""
+    monkeypatch.setattr(follow, "SAFETY_NET_INTERVAL", 1.0)
+    monkeypatch.setattr(follow, "POLL_SCHEDULE", ((30.0, 0.2),))
+    server = emulator_factory(timings=Timings(queue=0, prepare=0, generate=1.6, postprocess=0.1))
+    async with connect(settings_for(server, wait_timeout=30, socket=socket)) as client:
         made = await client.call_tool("generate_image", {"prompt": "patient"})
     assert made.structured_content["succeeded"] is True
-    # Polling once a second would make nine or more over the eight seconds.
-    assert server.emulator.count("/Task/Detail") <= 5
+    details = server.emulator.count("/Task/Detail")
+    # Over the 1.6 s the polling makes eight or nine; the safety net one or two, and the
+    # socket's news brings the image without another.
+    assert details <= 4 if socket else details >= 6, details
 
 
 @pytest.mark.anyio

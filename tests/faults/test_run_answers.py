@@ -93,9 +93,10 @@ async def test_a_run_answer_that_never_comes_ends_within_the_deadline(
     import anyio
 
     began = anyio.current_time()
-    result = await call(settings_for(server, wait_timeout=1), "generate_image", {"prompt": "stalled answer"})
+    settings = settings_for(server, wait_timeout=1, answer_margin=3)
+    result = await call(settings, "generate_image", {"prompt": "stalled answer"})
     took = anyio.current_time() - began
     assert result.is_error
     assert MAY_HAVE in text_of(result)
-    assert took < 1 + 8 + 2  # WIRO_WAIT_TIMEOUT + the answer margin, with room for a loaded machine
+    assert took < 1 + 3 + 2  # WIRO_WAIT_TIMEOUT + the answer margin, with room for a loaded machine
     assert server.emulator.count(RUN_PATH) == 1
