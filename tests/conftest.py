@@ -29,7 +29,7 @@ from wiro_seedream_mcp.app import build_server
 from wiro_seedream_mcp.config import ANSWER_MARGIN, Settings, default_socket_url
 from wiro_seedream_mcp.emulator import EmulatorServer, Project, Timings, WiroEmulator
 
-from .spawn import server_command
+from .spawn import stdio_params
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -168,5 +168,4 @@ def stdio_server(emulator: EmulatorServer, state_dir: Path, **env: str) -> Stdio
         "WIRO_PREVIEW": "off",
         **env,
     }
-    command, *args = server_command("serve")
-    return StdioServerParameters(command=command, args=args, env=environ)
+    return stdio_params(environ, "serve")

@@ -16,7 +16,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+
+from mcp import StdioServerParameters
 
 SCRIPT = Path(sys.executable).parent / ("wiro-seedream-mcp.exe" if os.name == "nt" else "wiro-seedream-mcp")
 FORKSERVER = Path(__file__).with_name("forkserver.py")
@@ -24,8 +27,17 @@ FORKSERVER = Path(__file__).with_name("forkserver.py")
 # The fork server waits on its children with pidfds (Linux 5.3 and later).
 CAN_FORK = hasattr(os, "pidfd_open")
 _lock = threading.Lock()
-# This test process's fork server and its socket, once started.
-_parent: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+
+
+@dataclass
+class _Parent:
+    """This test process's fork server and its socket, once started."""
+
+    process: subprocess.Popen[bytes] | None = None
+    path: str = ""
+
+
+_parent = _Parent()
 
 
 def server_command(*args: str, fresh: bool = False) -> list[str]:
@@ -35,6 +47,12 @@ def server_command(*args: str, fresh: bool = False) -> list[str]:
     return forked_command(*args)
 
 
+def stdio_params(env: dict[str, str], *args: str) -> StdioServerParameters:
+    """What an MCP client starts the server with over stdio, as :func:`server_command` says."""
+    command, *rest = server_command(*args)
+    return StdioServerParameters(command=command, args=rest, env=env)
+
+
 def forked_command(*args: str) -> list[str]:
     """The launcher of a server forked from this test process's fork server."""
     return [sys.executable, "-I", "-S", str(FORKSERVER), _socket(), *args]
@@ -42,9 +60,9 @@ def forked_command(*args: str) -> list[str]:
 
 def forked_servers() -> set[int]:
     """The live children of this test process's fork server."""
-    if "" not in _parent:
+    if _parent.process is None:
         return set()
-    parent = str(_parent[""][0].pid)
+    parent = str(_parent.process.pid)
     found = set()
     for entry in Path("/proc").iterdir():
         try:
@@ -59,7 +77,7 @@ def forked_servers() -> set[int]:
 
 def _socket() -> str:
     with _lock:
-        if "" not in _parent or _parent[""][0].poll() is not None:
+        if _parent.process is None or _parent.process.poll() is not None:
             path = os.path.join(tempfile.mkdtemp(prefix="wiro-fork-"), "socket")
             process = subprocess.Popen(
                 [sys.executable, str(FORKSERVER), "--serve", path],
@@ -70,8 +88,8 @@ def _socket() -> str:
             ready = process.stdout.readline()
             assert ready == b"ready\n", f"the fork server did not start: {ready!r}"
             atexit.register(_stop, process)
-            _parent[""] = (process, path)
-        return _parent[""][1]
+            _parent.process, _parent.path = process, path
+        return _parent.path
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -10,15 +10,14 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.types import TextResourceContents
 
 from wiro_seedream_mcp.budget import day_start
 from wiro_seedream_mcp.config import ConfigError, Settings
 from wiro_seedream_mcp.emulator import EmulatorServer, Project, Timings
 
-from .conftest import API_KEY, API_SECRET, connect, settings_for
-from .spawn import server_command
+from .conftest import connect, settings_for, stdio_server
 from .test_tools import text_of
 
 pytestmark = pytest.mark.anyio
@@ -122,16 +121,7 @@ async def test_two_processes_racing_for_the_last_task_start_exactly_one(
     emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
 ) -> None:
     server = emulator_factory(timings=SLOW)
-    env = {
-        "WIRO_API_KEY": API_KEY,
-        "WIRO_API_SECRET": API_SECRET,
-        "WIRO_API_BASE_URL": server.base_url,
-        "WIRO_STATE_DIR": str(tmp_path),
-        "WIRO_BUDGET_USD": "0.05",
-        "WIRO_LOG_LEVEL": "WARNING",
-    }
-    command, *args = server_command("serve")
-    params = StdioServerParameters(command=command, args=args, env=env)
+    params = stdio_server(server, tmp_path, WIRO_BUDGET_USD="0.05", WIRO_LOG_LEVEL="WARNING")
     answers: list[Any] = []
     async with Client(params) as one, Client(params) as two:
         ready = [await one.list_tools(), await two.list_tools()]

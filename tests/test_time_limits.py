@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client, MCPError, StdioServerParameters
+from mcp import Client, MCPError
 from pydantic import SecretStr
 
 from wiro_seedream_mcp.cancels import is_time_limit
@@ -22,8 +22,7 @@ from wiro_seedream_mcp.state import AppState
 from wiro_seedream_mcp.tools.common import same_inputs
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH, SeedreamInputs
 
-from .conftest import API_KEY, API_SECRET, connect, settings_for
-from .spawn import server_command
+from .conftest import connect, settings_for, stdio_server
 from .waiting import until_async
 
 # Long enough to outlast a 1 s client limit, short enough for a test.
@@ -57,25 +56,13 @@ def test_reuse_window_setting() -> None:
             Settings.from_env({"WIRO_REUSE_WINDOW": bad})
 
 
-def _stdio(server: EmulatorServer, state: Path) -> StdioServerParameters:
-    env = {
-        "WIRO_API_KEY": API_KEY,
-        "WIRO_API_SECRET": API_SECRET,
-        "WIRO_API_BASE_URL": server.base_url,
-        "WIRO_STATE_DIR": str(state),
-        "WIRO_PREVIEW": "off",
-    }
-    command, *args = server_command()
-    return StdioServerParameters(command=command, args=args, env=env)
-
-
 @pytest.mark.child_process
 @pytest.mark.anyio
 async def test_a_client_time_limit_leaves_the_task_running_and_the_retry_gets_it(
     emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
 ) -> None:
     server = emulator_factory(timings=SLOW)
-    async with Client(_stdio(server, tmp_path), mode="legacy") as client:
+    async with Client(stdio_server(server, tmp_path), mode="legacy") as client:
         with pytest.raises(MCPError, match="timed out"):
             await client.call_tool("generate_image", FIVE_SECONDS_WORTH, read_timeout_seconds=1.0)
         [taskid] = server.emulator.tasks
@@ -101,10 +88,10 @@ async def test_a_new_server_process_also_reuses_the_task(
 ) -> None:
     """Some frameworks start the server anew for each call: the journal carries the task across."""
     server = emulator_factory(timings=SLOW)
-    async with Client(_stdio(server, tmp_path), mode="legacy") as client:
+    async with Client(stdio_server(server, tmp_path), mode="legacy") as client:
         with pytest.raises(MCPError, match="timed out"):
             await client.call_tool("generate_image", FIVE_SECONDS_WORTH, read_timeout_seconds=1.0)
-    async with Client(_stdio(server, tmp_path), mode="legacy") as client:
+    async with Client(stdio_server(server, tmp_path), mode="legacy") as client:
         retry = await client.call_tool("generate_image", FIVE_SECONDS_WORTH, read_timeout_seconds=30)
     [taskid] = server.emulator.tasks
     assert retry.structured_content["taskid"] == taskid

@@ -30,7 +30,7 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.types import CallToolResult, JSONRPCRequest, TextContent
 
 from wiro_seedream_mcp.config import ANSWER_MARGIN
@@ -38,7 +38,7 @@ from wiro_seedream_mcp.emulator import EmulatorServer, Timings
 from wiro_seedream_mcp.wiro.seedream import RUN_PATH
 
 from ..conftest import API_KEY, API_SECRET
-from ..spawn import server_command
+from ..spawn import stdio_params
 
 CALLS = int(os.environ.get("WIRO_FUZZ_CALLS", "300"))
 SEED = int(os.environ.get("WIRO_FUZZ_SEED") or random.randrange(2**32))
@@ -146,8 +146,7 @@ def session(emulator_factory: Any, tmp_path: Path) -> Iterator[tuple[BlockingPor
         "WIRO_WAIT_TIMEOUT": str(WAIT),
         "WIRO_LOG_LEVEL": "ERROR",
     }
-    command, *args = server_command("serve")
-    params = StdioServerParameters(command=command, args=args, env=env)
+    params = stdio_params(env, "serve")
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(Client(params)) as client:
         yield portal, client, server
 
